@@ -1,0 +1,29 @@
+"""Sortable unique job ids (ULID layout: 48-bit milliseconds + 80 random bits, base32)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_lock = threading.Lock()
+_last = 0
+
+
+def new_id() -> str:
+    """A 26-character id that sorts by creation time and is strictly increasing per process.
+
+    The client clock only orders ids; it never decides when a job runs.
+    """
+    global _last
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    with _lock:
+        if value <= _last:
+            value = _last + 1
+        _last = value
+    chars = []
+    for _ in range(26):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))

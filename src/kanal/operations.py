@@ -1,0 +1,340 @@
+"""The protocol, written once: validate and encode, run the backend's flow, decode.
+
+:class:`~kanal.Queue` and :class:`~kanal.AsyncQueue` are one-line wrappers around these
+functions, so sync and async share every rule and every error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from kanal import validation
+from kanal.errors import (
+    InvalidArgument,
+    JobNotFound,
+    PayloadTooLarge,
+    SerializationError,
+    WaitTimeout,
+)
+from kanal.flows import Flow
+from kanal.ids import new_id
+from kanal.models import Job, JobState, Lease, QueueStats, RateLimit, Recovery
+from kanal.settings import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_ATTEMPTS, Settings
+from kanal.spi import Backend, NewJob
+
+Seconds = float | timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One job for :meth:`~kanal.Queue.enqueue_many`, with its own options."""
+
+    payload: Any
+    id: str | None = None
+    delay: Seconds | None = None
+    run_at: datetime | None = None
+    priority: int = 0
+    key: str | None = None
+    max_attempts: int | None = DEFAULT_MAX_ATTEMPTS
+    lease_timeout: Seconds = DEFAULT_LEASE_TIMEOUT
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every operation needs: the backend and the connection's settings."""
+
+    backend: Backend
+    settings: Settings
+
+
+def enqueue_many(ctx: Context, queue: str, items: Iterable[Any]) -> Flow[list[Job]]:
+    """Validate and encode every item, then store them all in one backend call."""
+    queue = validation.queue_name(queue)
+    if isinstance(items, str | bytes | dict) or not isinstance(items, Iterable):
+        raise InvalidArgument(
+            f"enqueue_many takes an iterable of payloads or JobSpec, got {type(items).__name__}"
+        )
+    specs = [item if isinstance(item, JobSpec) else JobSpec(item) for item in items]
+    if len(specs) > validation.MAX_BATCH:
+        raise InvalidArgument(f"at most {validation.MAX_BATCH} jobs per enqueue_many, got {len(specs)}")
+    if not specs:
+        return []
+    new = [_new_job(ctx, spec) for spec in specs]
+    jobs = yield from ctx.backend.enqueue(queue, new)
+    return [_decode_job(ctx, job) for job in jobs]
+
+
+def enqueue(ctx: Context, queue: str, spec: JobSpec) -> Flow[Job]:
+    """Store one job (see :func:`enqueue_many`)."""
+    jobs = yield from enqueue_many(ctx, queue, [spec])
+    return jobs[0]
+
+
+def dequeue(
+    ctx: Context,
+    queues: str | Sequence[str],
+    limit: int,
+    wait: Seconds,
+    lease_timeout: Seconds | None,
+) -> Flow[list[Lease]]:
+    """Lease up to ``limit`` jobs, trying ``queues`` in order; block up to ``wait`` seconds.
+
+    A job whose payload cannot be decoded is dead-lettered with the reason and not returned.
+    """
+    names = validation.queue_names(queues)
+    limit = validation.batch_limit(limit)
+    budget = validation.seconds("wait", wait)
+    timeout = validation.optional_seconds("lease_timeout", lease_timeout, allow_zero=False)
+    deadline = time.monotonic() + budget
+    while True:
+        raw: list[Lease] = []
+        for name in names:
+            if len(raw) < limit:
+                raw += yield from ctx.backend.dequeue(name, limit - len(raw), timeout)
+        leases = []
+        for lease in raw:
+            decoded = yield from _decode_lease(ctx, lease)
+            if decoded is not None:
+                leases.append(decoded)
+        remaining = deadline - time.monotonic()
+        if leases or (not raw and remaining <= 0):
+            return leases
+        if not raw:
+            yield from ctx.backend.wait_ready(names, remaining)
+
+
+def ack(ctx: Context, lease: Lease, result: Any, result_ttl: Seconds | None) -> Flow[Job]:
+    """Complete a leased job, storing ``result`` (if not None) for ``result_ttl`` seconds."""
+    _check_lease(lease)
+    ttl = ctx.settings.result_ttl if result_ttl is None else validation.seconds("result_ttl", result_ttl)
+    encoded = None if result is None else _encode(ctx, result, "result")
+    job = yield from ctx.backend.ack(lease, encoded, ttl)
+    return _decode_job(ctx, job)
+
+
+def requeue(ctx: Context, lease: Lease, delay: Seconds | None, error: str | None) -> Flow[Job]:
+    """Give a leased job back (after ``delay``); past ``max_attempts`` it goes dead."""
+    _check_lease(lease)
+    pause = validation.seconds("delay", 0 if delay is None else delay)
+    job = yield from ctx.backend.requeue(lease, pause, _error_text(error, required=False))
+    return _decode_job(ctx, job)
+
+
+def fail(ctx: Context, lease: Lease, error: str) -> Flow[Job]:
+    """Dead-letter a leased job now with ``error``."""
+    _check_lease(lease)
+    job = yield from ctx.backend.fail(lease, _error_text(error, required=True) or "")
+    return _decode_job(ctx, job)
+
+
+def extend(ctx: Context, lease: Lease, timeout: Seconds | None) -> Flow[Lease]:
+    """Renew a lease for ``timeout`` seconds from now (server time)."""
+    _check_lease(lease)
+    seconds = validation.optional_seconds("timeout", timeout, allow_zero=False)
+    renewed = yield from ctx.backend.extend(lease, seconds)
+    return dataclasses.replace(renewed, job=lease.job)
+
+
+def reschedule(
+    ctx: Context, queue: str, job_id: str, delay: Seconds | None, run_at: datetime | None
+) -> Flow[Job]:
+    """Move a scheduled or ready job to run after ``delay`` or at ``run_at``."""
+    queue, job_id = validation.queue_name(queue), validation.job_id(job_id)
+    if delay is None and run_at is None:
+        raise InvalidArgument("reschedule needs delay or run_at")
+    pause, when = validation.schedule(delay, run_at)
+    job = yield from ctx.backend.reschedule(queue, job_id, pause, when)
+    return _decode_job(ctx, job)
+
+
+def cancel(ctx: Context, queue: str, job_id: str) -> Flow[Job]:
+    """Cancel a job that is scheduled or ready (cancelling twice is a no-op)."""
+    queue, job_id = validation.queue_name(queue), validation.job_id(job_id)
+    job = yield from ctx.backend.cancel(queue, job_id, ctx.settings.result_ttl)
+    return _decode_job(ctx, job)
+
+
+def get(ctx: Context, queue: str, job_id: str) -> Flow[Job | None]:
+    """The job's full state, or None if there is no such job (any more)."""
+    queue, job_id = validation.queue_name(queue), validation.job_id(job_id)
+    job = yield from ctx.backend.get(queue, job_id)
+    return None if job is None else _decode_job(ctx, job)
+
+
+def wait(ctx: Context, queue: str, job_id: str, timeout: Seconds | None) -> Flow[Job]:
+    """Block until the job is completed, dead or cancelled; return it."""
+    queue, job_id = validation.queue_name(queue), validation.job_id(job_id)
+    budget = validation.optional_seconds("timeout", timeout)
+    deadline = None if budget is None else time.monotonic() + budget
+    while True:
+        job = yield from ctx.backend.get(queue, job_id)
+        if job is None:
+            raise JobNotFound(f"no job {job_id!r} in queue {queue!r}")
+        if job.state.is_final:
+            return _decode_job(ctx, job)
+        remaining = 3600.0 if deadline is None else deadline - time.monotonic()
+        if remaining <= 0:
+            raise WaitTimeout(
+                f"job {job_id!r} in queue {queue!r} is still {job.state.value} after {budget} s"
+            )
+        yield from ctx.backend.wait_final(queue, job_id, remaining)
+
+
+def list_jobs(
+    ctx: Context,
+    queue: str,
+    states: JobState | str | Iterable[JobState | str] | None,
+    limit: int,
+    offset: int,
+) -> Flow[list[Job]]:
+    """A page of a queue's jobs in the given states (all states when None), oldest first."""
+    queue = validation.queue_name(queue)
+    wanted = validation.states(states)
+    limit = validation.batch_limit(limit)
+    offset = validation.integer("offset", offset, low=0, high=2**31)
+    jobs = yield from ctx.backend.list_jobs(queue, wanted, limit, offset)
+    return [_decode_job(ctx, job) for job in jobs]
+
+
+def redrive(ctx: Context, queue: str, job_ids: Iterable[str] | None, limit: int) -> Flow[int]:
+    """Move dead jobs (these ids, or up to ``limit`` oldest) back to ready; return the count."""
+    queue = validation.queue_name(queue)
+    ids = None if job_ids is None else [validation.job_id(i) for i in _iterable("job_ids", job_ids)]
+    limit = validation.batch_limit(limit)
+    return (yield from ctx.backend.redrive(queue, ids, limit))
+
+
+def purge(ctx: Context, queue: str, states: JobState | str | Iterable[JobState | str] | None) -> Flow[int]:
+    """Delete a queue's jobs in ``states`` (every state when None); return the count."""
+    queue = validation.queue_name(queue)
+    return (yield from ctx.backend.purge(queue, validation.states(states)))
+
+
+def set_rate_limit(ctx: Context, queue: str, limit: RateLimit | None, key: str | None) -> Flow[None]:
+    """Set (or clear, with None) the token bucket of a queue, a key, or each key."""
+    queue, scope = validation.queue_name(queue), validation.key(key, allow_each=True)
+    if limit is not None and not isinstance(limit, RateLimit):
+        raise InvalidArgument(f"limit must be a RateLimit or None, got {type(limit).__name__}")
+    yield from ctx.backend.set_rate_limit(queue, scope, limit)
+
+
+def get_rate_limit(ctx: Context, queue: str, key: str | None) -> Flow[RateLimit | None]:
+    """The rate limit set for exactly this scope, or None."""
+    queue, scope = validation.queue_name(queue), validation.key(key, allow_each=True)
+    return (yield from ctx.backend.get_rate_limit(queue, scope))
+
+
+def set_concurrency_limit(ctx: Context, queue: str, limit: int | None, key: str | None) -> Flow[None]:
+    """Set (or clear) how many jobs of a queue, a key, or each key may be leased at once."""
+    queue, scope = validation.queue_name(queue), validation.key(key, allow_each=True)
+    if limit is not None:
+        limit = validation.integer("limit", limit, low=1, high=validation.INT32[1])
+    yield from ctx.backend.set_concurrency_limit(queue, scope, limit)
+
+
+def get_concurrency_limit(ctx: Context, queue: str, key: str | None) -> Flow[int | None]:
+    """The concurrency limit set for exactly this scope, or None."""
+    queue, scope = validation.queue_name(queue), validation.key(key, allow_each=True)
+    return (yield from ctx.backend.get_concurrency_limit(queue, scope))
+
+
+def pause(ctx: Context, queue: str) -> Flow[None]:
+    """Stop handing out the queue's jobs (enqueue still works)."""
+    yield from ctx.backend.pause(validation.queue_name(queue))
+
+
+def resume(ctx: Context, queue: str) -> Flow[None]:
+    """Hand out the queue's jobs again."""
+    yield from ctx.backend.resume(validation.queue_name(queue))
+
+
+def stats(ctx: Context, queue: str | None) -> Flow[list[QueueStats]]:
+    """Counts per state for one queue, or every known queue."""
+    name = None if queue is None else validation.queue_name(queue)
+    return (yield from ctx.backend.stats(name))
+
+
+def recover(ctx: Context, queue: str | None) -> Flow[Recovery]:
+    """Promote due jobs and reclaim expired leases now, for one queue or all."""
+    name = None if queue is None else validation.queue_name(queue)
+    return (yield from ctx.backend.recover(name))
+
+
+def _new_job(ctx: Context, spec: JobSpec) -> NewJob:
+    delay, run_at = validation.schedule(spec.delay, spec.run_at)
+    return NewJob(
+        id=new_id() if spec.id is None else validation.job_id(spec.id),
+        payload=_encode(ctx, spec.payload, "payload"),
+        priority=validation.priority(spec.priority),
+        key=validation.key(spec.key),
+        delay=delay,
+        run_at=run_at,
+        max_attempts=validation.max_attempts(spec.max_attempts),
+        lease_timeout=validation.seconds("lease_timeout", spec.lease_timeout, allow_zero=False),
+    )
+
+
+def _encode(ctx: Context, value: Any, what: str) -> bytes:
+    try:
+        data = ctx.settings.serializer.dumps(value)
+    except SerializationError as exc:
+        raise SerializationError(f"cannot encode the {what}: {exc}") from exc
+    except Exception as exc:
+        raise SerializationError(f"cannot encode the {what} of type {type(value).__name__}: {exc}") from exc
+    if not isinstance(data, bytes):
+        raise SerializationError(f"serializer returned {type(data).__name__}, not bytes")
+    if len(data) > ctx.settings.max_payload_bytes:
+        raise PayloadTooLarge(
+            f"the encoded {what} is {len(data)} bytes, over the limit of "
+            f"{ctx.settings.max_payload_bytes} (connect option max_payload_bytes)"
+        )
+    return data
+
+
+def _decode(ctx: Context, data: Any) -> Any:
+    """Decode stored bytes; bytes that cannot be decoded come back unchanged."""
+    if not isinstance(data, bytes):
+        return data
+    try:
+        return ctx.settings.serializer.loads(data)
+    except Exception:
+        return data
+
+
+def _decode_job(ctx: Context, job: Job) -> Job:
+    return dataclasses.replace(job, payload=_decode(ctx, job.payload), result=_decode(ctx, job.result))
+
+
+def _decode_lease(ctx: Context, lease: Lease) -> Flow[Lease | None]:
+    """The lease with its payload decoded; an undecodable job is dead-lettered instead."""
+    try:
+        payload = ctx.settings.serializer.loads(lease.job.payload)
+    except Exception as exc:
+        reason = f"payload cannot be decoded by {type(ctx.settings.serializer).__name__}: {exc}"
+        yield from ctx.backend.fail(lease, reason[:1000])
+        return None
+    return dataclasses.replace(lease, job=dataclasses.replace(lease.job, payload=payload))
+
+
+def _check_lease(lease: object) -> None:
+    if not isinstance(lease, Lease):
+        raise InvalidArgument(f"expected a Lease from dequeue, got {type(lease).__name__}")
+
+
+def _error_text(error: object, *, required: bool) -> str | None:
+    if error is None and not required:
+        return None
+    if not isinstance(error, str) or not error:
+        raise InvalidArgument(f"error must be a non-empty string, got {error!r}")
+    return error[:10_000]
+
+
+def _iterable(name: str, value: object) -> Iterable[Any]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise InvalidArgument(f"{name} must be an iterable of ids, got {type(value).__name__}")
+    return value

@@ -1,0 +1,191 @@
+"""The blocking :class:`Queue`; :mod:`kanal.async_queue` has the same methods as coroutines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+from kanal import operations as ops
+from kanal.facade import QueueBase
+from kanal.flows import Flow, SyncTransport, run_sync
+from kanal.models import Job, JobState, Lease, QueueStats, RateLimit, Recovery
+from kanal.operations import JobSpec, Seconds
+from kanal.settings import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_ATTEMPTS, Settings
+from kanal.spi import Backend
+
+T = TypeVar("T")
+States = JobState | str | Iterable[JobState | str] | None
+
+
+class Queue(QueueBase):
+    """A blocking client for every queue on one backend. Get one from ``kanal.connect(url)``.
+
+    Every method validates its arguments before any I/O: bad input raises a
+    :class:`~kanal.errors.InvalidArgument` and writes nothing.
+    """
+
+    def __init__(self, backend: Backend, *, settings: Settings | None = None, url: str | None = None) -> None:
+        super().__init__(backend, settings=settings, url=url)
+        self._transport: SyncTransport = backend.sync_transport()
+
+    def _run(self, flow: Flow[T]) -> T:
+        return run_sync(flow, self._transport)
+
+    def close(self) -> None:
+        """Release the connection (a closed queue must not be used again)."""
+        self._transport.close()
+
+    def __enter__(self) -> Queue:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def enqueue(
+        self,
+        queue: str,
+        payload: Any,
+        *,
+        id: str | None = None,
+        delay: Seconds | None = None,
+        run_at: datetime | None = None,
+        priority: int = 0,
+        key: str | None = None,
+        max_attempts: int | None = DEFAULT_MAX_ATTEMPTS,
+        lease_timeout: Seconds = DEFAULT_LEASE_TIMEOUT,
+    ) -> Job:
+        """Add a job to ``queue`` (created on first use) and return it.
+
+        ``delay`` (seconds) or ``run_at`` (an aware datetime) hold the job back; lower
+        ``priority`` runs first; ``key`` names a sub-queue for per-key limits. With an ``id``
+        of a job that exists and is not final, or finished within ``result_ttl``, the
+        stored job is returned and nothing is written. ``max_attempts=None`` retries forever.
+        """
+        spec = JobSpec(payload, id, delay, run_at, priority, key, max_attempts, lease_timeout)
+        return self._run(ops.enqueue(self._ctx, queue, spec))
+
+    def enqueue_many(self, queue: str, items: Iterable[Any | JobSpec]) -> list[Job]:
+        """Add many jobs in one round trip: plain payloads, or :class:`JobSpec` for options."""
+        return self._run(ops.enqueue_many(self._ctx, queue, items))
+
+    def dequeue(
+        self,
+        queues: str | Sequence[str],
+        *,
+        limit: int = 1,
+        wait: Seconds = 0,
+        lease_timeout: Seconds | None = None,
+    ) -> list[Lease]:
+        """Lease up to ``limit`` jobs, from ``queues`` in the order given.
+
+        Blocks up to ``wait`` seconds for a first job. Due delayed jobs and expired leases
+        become visible here, with no background process. ``lease_timeout`` overrides the
+        jobs' own. Each delivery counts an attempt and gets a fresh lease token.
+        """
+        return self._run(ops.dequeue(self._ctx, queues, limit, wait, lease_timeout))
+
+    def ack(self, lease: Lease, result: Any = None, *, result_ttl: Seconds | None = None) -> Job:
+        """Complete a leased job, keeping ``result`` for ``result_ttl`` seconds.
+
+        Raises :class:`~kanal.errors.StaleLease` if the lease is not current or has expired.
+        Repeating an ack that was applied (the reply was lost) returns the completed job.
+        """
+        return self._run(ops.ack(self._ctx, lease, result, result_ttl))
+
+    def requeue(self, lease: Lease, *, delay: Seconds | None = None, error: str | None = None) -> Job:
+        """Give a leased job back, visible again after ``delay``; past ``max_attempts`` it is dead."""
+        return self._run(ops.requeue(self._ctx, lease, delay, error))
+
+    def fail(self, lease: Lease, error: str) -> Job:
+        """Dead-letter a leased job now, recording ``error``; it is not retried."""
+        return self._run(ops.fail(self._ctx, lease, error))
+
+    def extend(self, lease: Lease, timeout: Seconds | None = None) -> Lease:
+        """Renew a lease: it now expires ``timeout`` seconds (default: the job's) from now."""
+        return self._run(ops.extend(self._ctx, lease, timeout))
+
+    def reschedule(
+        self,
+        queue: str,
+        job_id: str,
+        *,
+        delay: Seconds | None = None,
+        run_at: datetime | None = None,
+    ) -> Job:
+        """Move a scheduled or ready job to run after ``delay`` or at ``run_at``."""
+        return self._run(ops.reschedule(self._ctx, queue, job_id, delay, run_at))
+
+    def cancel(self, queue: str, job_id: str) -> Job:
+        """Cancel a scheduled or ready job; a leased or finished one raises InvalidTransition."""
+        return self._run(ops.cancel(self._ctx, queue, job_id))
+
+    def get(self, queue: str, job_id: str) -> Job | None:
+        """The job's full state, or None."""
+        return self._run(ops.get(self._ctx, queue, job_id))
+
+    def wait(self, queue: str, job_id: str, *, timeout: Seconds | None = None) -> Job:
+        """Block until the job is completed, dead or cancelled, and return it.
+
+        Raises :class:`~kanal.errors.WaitTimeout` after ``timeout`` seconds (None: no limit).
+        """
+        return self._run(ops.wait(self._ctx, queue, job_id, timeout))
+
+    def list_jobs(self, queue: str, *, states: States = None, limit: int = 100, offset: int = 0) -> list[Job]:
+        """A page of the queue's jobs in ``states`` (default: all), oldest first."""
+        return self._run(ops.list_jobs(self._ctx, queue, states, limit, offset))
+
+    def dead_letters(self, queue: str, *, limit: int = 100, offset: int = 0) -> list[Job]:
+        """A page of the queue's dead jobs, oldest first."""
+        return self._run(ops.list_jobs(self._ctx, queue, JobState.DEAD, limit, offset))
+
+    def redrive(self, queue: str, job_ids: Iterable[str] | None = None, *, limit: int = 100) -> int:
+        """Move dead jobs (these ids, or up to ``limit`` of them) back to ready with fresh attempts."""
+        return self._run(ops.redrive(self._ctx, queue, job_ids, limit))
+
+    def purge(self, queue: str, *, states: States = None) -> int:
+        """Delete the queue's jobs in ``states`` (default: every state); return how many."""
+        return self._run(ops.purge(self._ctx, queue, states))
+
+    def set_rate_limit(self, queue: str, limit: RateLimit | None, *, key: str | None = None) -> None:
+        """Limit how fast jobs are handed out: for the queue, one ``key``, or each key (``"*"``).
+
+        None removes the limit. The change applies to the very next dequeue.
+        """
+        return self._run(ops.set_rate_limit(self._ctx, queue, limit, key))
+
+    def get_rate_limit(self, queue: str, *, key: str | None = None) -> RateLimit | None:
+        """The rate limit set for exactly that scope, or None."""
+        return self._run(ops.get_rate_limit(self._ctx, queue, key))
+
+    def set_concurrency_limit(self, queue: str, limit: int | None, *, key: str | None = None) -> None:
+        """Allow at most ``limit`` leased jobs at once for the queue, one key, or each key."""
+        return self._run(ops.set_concurrency_limit(self._ctx, queue, limit, key))
+
+    def get_concurrency_limit(self, queue: str, *, key: str | None = None) -> int | None:
+        """The concurrency limit set for exactly that scope, or None."""
+        return self._run(ops.get_concurrency_limit(self._ctx, queue, key))
+
+    def pause(self, queue: str) -> None:
+        """Hand out nothing from ``queue`` until :meth:`resume`; enqueue keeps working."""
+        return self._run(ops.pause(self._ctx, queue))
+
+    def resume(self, queue: str) -> None:
+        """Hand out the queue's jobs again."""
+        return self._run(ops.resume(self._ctx, queue))
+
+    def stats(self, queue: str) -> QueueStats:
+        """Counts per state (and per limited key) for one queue."""
+        found = self._run(ops.stats(self._ctx, queue))
+        return found[0]
+
+    def queues(self) -> list[QueueStats]:
+        """Every known queue with its counts, sorted by name."""
+        return self._run(ops.stats(self._ctx, None))
+
+    def recover(self, queue: str | None = None) -> Recovery:
+        """Promote due jobs and reclaim expired leases now (every dequeue does this too)."""
+        return self._run(ops.recover(self._ctx, queue))

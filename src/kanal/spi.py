@@ -1,0 +1,147 @@
+"""The backend service-provider interface: what a backend implements, kanal's own included.
+
+Every operation returns a :data:`~kanal.flows.Flow`: pure protocol logic that yields calls
+and reads replies. Arguments arrive validated and encoded: payloads and results are
+``bytes``, times are seconds. Jobs go back with ``payload``/``result`` still as bytes;
+the core decodes them. A backend reports errors with :mod:`kanal.errors` classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from kanal.flows import AsyncTransport, Flow, SyncTransport
+from kanal.models import Job, JobState, Lease, QueueStats, RateLimit, Recovery
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to store. ``run_at`` (epoch seconds) wins over ``delay`` when set."""
+
+    id: str
+    payload: bytes
+    priority: int
+    key: str | None
+    delay: float
+    run_at: float | None
+    max_attempts: int | None
+    lease_timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """*How* a backend works; never *whether* a guarantee holds (every one always does).
+
+    The conformance suite runs tests marked with a capability only where it is present.
+    """
+
+    #: Blocked consumers and ``wait`` are woken by a push (pub/sub, NOTIFY), not only polling.
+    push_wakeups: bool = False
+    #: Enqueue can join the caller's own database transaction.
+    transactional_enqueue: bool = False
+    #: Server time can be moved by tests (the memory backend's ``FakeClock``).
+    controllable_clock: bool = False
+
+
+class Backend(Protocol):
+    """A storage backend. Each method builds one operation's flow and performs no I/O."""
+
+    capabilities: Capabilities
+
+    def sync_transport(self) -> SyncTransport:
+        """A transport that runs this backend's calls blocking."""
+        ...
+
+    def async_transport(self) -> AsyncTransport:
+        """A transport that runs this backend's calls on the running event loop."""
+        ...
+
+    def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> Flow[list[Job]]:
+        """Store new jobs in one round trip; an id that exists returns the stored job."""
+        ...
+
+    def dequeue(self, queue: str, limit: int, lease_timeout: float | None) -> Flow[list[Lease]]:
+        """Lease up to ``limit`` visible jobs, honouring pause and limits; never blocks."""
+        ...
+
+    def wait_ready(self, queues: Sequence[str], timeout: float) -> Flow[None]:
+        """Block up to ``timeout`` seconds or until a dequeue on ``queues`` may succeed."""
+        ...
+
+    def ack(self, lease: Lease, result: bytes | None, result_ttl: float) -> Flow[Job]:
+        """Complete a leased job; a replay with the same token returns the completed job."""
+        ...
+
+    def requeue(self, lease: Lease, delay: float, error: str | None) -> Flow[Job]:
+        """Return a leased job to the queue, or dead-letter it past ``max_attempts``."""
+        ...
+
+    def fail(self, lease: Lease, error: str) -> Flow[Job]:
+        """Dead-letter a leased job now; a replay with the same token returns the dead job."""
+        ...
+
+    def extend(self, lease: Lease, timeout: float | None) -> Flow[Lease]:
+        """Push the lease's expiry to now + ``timeout`` (default: the job's lease timeout)."""
+        ...
+
+    def reschedule(self, queue: str, job_id: str, delay: float, run_at: float | None) -> Flow[Job]:
+        """Move a scheduled or ready job to a new run time."""
+        ...
+
+    def cancel(self, queue: str, job_id: str, ttl: float) -> Flow[Job]:
+        """Cancel a scheduled or ready job, keeping a tombstone for ``ttl`` seconds."""
+        ...
+
+    def get(self, queue: str, job_id: str) -> Flow[Job | None]:
+        """The job's current state, or None."""
+        ...
+
+    def wait_final(self, queue: str, job_id: str, timeout: float) -> Flow[None]:
+        """Block up to ``timeout`` seconds or until the job may have reached a final state."""
+        ...
+
+    def list_jobs(self, queue: str, states: Sequence[JobState], limit: int, offset: int) -> Flow[list[Job]]:
+        """Jobs of a queue in the given states, oldest first."""
+        ...
+
+    def redrive(self, queue: str, job_ids: Sequence[str] | None, limit: int) -> Flow[int]:
+        """Move dead jobs (all, or those ids) back to ready with fresh attempts."""
+        ...
+
+    def purge(self, queue: str, states: Sequence[JobState]) -> Flow[int]:
+        """Delete a queue's jobs in the given states; return how many."""
+        ...
+
+    def set_rate_limit(self, queue: str, key: str | None, limit: RateLimit | None) -> Flow[None]:
+        """Set or clear (None) the rate limit of a queue, one key, or each key (``"*"``)."""
+        ...
+
+    def get_rate_limit(self, queue: str, key: str | None) -> Flow[RateLimit | None]:
+        """The rate limit set for exactly that scope, or None."""
+        ...
+
+    def set_concurrency_limit(self, queue: str, key: str | None, limit: int | None) -> Flow[None]:
+        """Set or clear (None) the concurrency limit of a queue, one key, or each key."""
+        ...
+
+    def get_concurrency_limit(self, queue: str, key: str | None) -> Flow[int | None]:
+        """The concurrency limit set for exactly that scope, or None."""
+        ...
+
+    def pause(self, queue: str) -> Flow[None]:
+        """Stop handing out the queue's jobs."""
+        ...
+
+    def resume(self, queue: str) -> Flow[None]:
+        """Hand out the queue's jobs again."""
+        ...
+
+    def stats(self, queue: str | None) -> Flow[list[QueueStats]]:
+        """Counts for one queue, or for every known queue."""
+        ...
+
+    def recover(self, queue: str | None) -> Flow[Recovery]:
+        """Promote due jobs and reclaim expired leases now (dequeue does it anyway)."""
+        ...
