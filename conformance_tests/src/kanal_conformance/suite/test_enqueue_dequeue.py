@@ -34,7 +34,8 @@ class EnqueueDequeueTests(SuiteBase):
         assert lease.job.attempts == 1
         assert lease.expires_at > lease.job.last_dequeued_at  # type: ignore[operator]
         stored = queue.get(qname, job.id)
-        assert stored is not None and stored.state is JobState.LEASED
+        assert stored is not None
+        assert stored.state is JobState.LEASED
 
     def test_a_leased_job_is_not_handed_out_again(self, queue: Queue, qname: str) -> None:
         queue.enqueue(qname, 1, lease_timeout=LONG)
@@ -105,7 +106,7 @@ class EnqueueDequeueTests(SuiteBase):
             ],
         )
         assert [job.state for job in jobs] == [JobState.SCHEDULED, JobState.READY, JobState.READY]
-        assert jobs[1].id == "job-urgent" and jobs[1].key == "k1"
+        assert (jobs[1].id, jobs[1].key) == ("job-urgent", "k1")
         assert [lease.payload for lease in queue.dequeue(qname, limit=10)] == ["urgent", "plain"]
 
     def test_enqueue_many_of_nothing_is_a_no_op(self, queue: Queue, qname: str) -> None:
