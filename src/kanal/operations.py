@@ -324,6 +324,10 @@ def _decode_lease(ctx: Context, lease: Lease) -> Flow[Lease | None]:
 def _check_lease(lease: object) -> None:
     if not isinstance(lease, Lease):
         raise InvalidArgument(f"expected a Lease from dequeue, got {type(lease).__name__}")
+    validation.queue_name(lease.queue)
+    validation.job_id(lease.id)
+    if not isinstance(lease.token, str) or not lease.token:
+        raise InvalidArgument(f"the lease's token must be a non-empty string, got {lease.token!r}")
 
 
 def _error_text(error: object, *, required: bool) -> str | None:

@@ -38,7 +38,10 @@ class JSONSerializer:
 
 
 def _explain(value: Any) -> str:
-    problem = _find_unencodable(value, "value", set())
+    try:
+        problem = _find_unencodable(value, "value", set())
+    except RecursionError:
+        return "value is nested too deeply to encode"
     if problem is None:  # pragma: no cover - json refused something we could not locate
         return "value is not JSON-serializable"
     path, reason = problem

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 from kanal.errors import InvalidArgument
 
 REDACTED = "***"
@@ -17,14 +15,19 @@ def scheme_of(url: str) -> str:
 
 
 def redact(url: object) -> str:
-    """``url`` with any password replaced by ``***``; safe for messages, reprs and logs."""
+    """``url`` with any password replaced by ``***``; safe for messages, reprs and logs.
+
+    Works on the raw text rather than a URL parser, so a password holding ``#``, ``?``, ``/``
+    or ``@`` is still hidden, and so is one in a URL whose scheme was forgotten.
+    """
     text = str(url)
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password is None:
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    if rest.startswith("/") or "@" not in rest:
         return text
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = netloc[0].split(":", 1)[0] + ":" + REDACTED
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[1]}"))
+    userinfo, host = rest.rsplit("@", 1)
+    if ":" not in userinfo:
+        return text
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:{REDACTED}@{host}"

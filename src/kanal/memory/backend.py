@@ -122,12 +122,14 @@ class MemoryBackend:
     :class:`~kanal.clock.FakeClock` to move time by hand.
     """
 
-    capabilities = Capabilities(push_wakeups=True, controllable_clock=True)
-
     def __init__(self, *, clock: Clock | None = None, store: MemoryStore | None = None) -> None:
         if store is not None and clock is not None and store.clock is not clock:
             raise ConfigError("this memory store already has a different clock")
         self.store = store or MemoryStore(clock or SystemClock())
+        #: Time can be moved by tests only when the store runs on a clock with ``advance``.
+        self.capabilities = Capabilities(
+            push_wakeups=True, controllable_clock=callable(getattr(self.store.clock, "advance", None))
+        )
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> MemoryBackend:

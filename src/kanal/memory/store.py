@@ -420,7 +420,10 @@ class MemoryStore:
             return now, q, record
         if replay is not None and record.state is replay and record.settled_by == lease.token:
             return now, q, record
-        raise StaleLease(f"the lease on job {lease.id!r} has expired; the job is {record.state.value}")
+        raise StaleLease(
+            f"the lease on job {lease.id!r} is no longer held (it expired or was already settled); "
+            f"the job is {record.state.value}"
+        )
 
     def _tick(self, q: _Queue, now: float) -> Recovery:
         """Apply what time has changed: promote, reclaim, expire."""

@@ -38,6 +38,11 @@ class SuiteBase:
         super().__init_subclass__(**kwargs)
         own_tests = {name for name in vars(cls) if name.startswith("test_")}
         if cls.__module__.startswith("kanal_conformance.suite"):
+            clashes = sorted(own_tests & SuiteBase._core_tests)
+            if clashes:
+                raise TypeError(
+                    f"{cls.__qualname__} repeats suite test names {clashes}: one would hide the other"
+                )
             SuiteBase._core_tests |= own_tests
             return
         overridden = sorted(own_tests & SuiteBase._core_tests)

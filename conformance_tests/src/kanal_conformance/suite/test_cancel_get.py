@@ -2,8 +2,267 @@
 
 from __future__ import annotations
 
-from kanal_conformance.suite.base import SuiteBase
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from kanal import InvalidTransition, Job, JobNotFound, JobState, Lease, Queue
+from kanal_conformance.suite.base import LONG, MARGIN, SHORT, Advance, SuiteBase
+
+#: How far two server timestamps of the same instant may differ (storage precision).
+PRECISION = timedelta(milliseconds=2)
+
+#: The states a job can no longer leave by cancel or reschedule.
+SETTLED_STATES = [JobState.LEASED, JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED]
+
+
+def same_instant(a: datetime | None, b: datetime | None) -> bool:
+    """Whether two server timestamps name the same instant, up to storage precision."""
+    return a is not None and b is not None and abs(a - b) <= PRECISION
+
+
+def job_in_state(
+    queue: Queue, qname: str, state: JobState, payload: Any = "payload", **options: Any
+) -> tuple[Job, Lease | None]:
+    """Enqueue a job into the empty queue ``qname`` and bring it to ``state``.
+
+    Returns the job as stored, and the lease it was given (None if never dequeued).
+    Leases and delays are LONG unless ``options`` say otherwise.
+    """
+    if state is JobState.SCHEDULED:
+        options.setdefault("delay", LONG)
+    options.setdefault("lease_timeout", LONG)
+    job = queue.enqueue(qname, payload, **options)
+    lease = None
+    if state in (JobState.LEASED, JobState.COMPLETED, JobState.DEAD):
+        [lease] = queue.dequeue(qname)
+        assert lease.id == job.id
+        if state is JobState.COMPLETED:
+            queue.ack(lease, result="done")
+        elif state is JobState.DEAD:
+            queue.fail(lease, "boom")
+    elif state is JobState.CANCELLED:
+        queue.cancel(qname, job.id)
+    stored = queue.get(qname, job.id)
+    assert stored is not None
+    assert stored.state is state
+    return stored, lease
+
+
+def check_refused_in_state(
+    queue: Queue, qname: str, state: JobState, *attempts: Callable[[Job], object]
+) -> None:
+    """Each attempt on a job in ``state`` raises InvalidTransition naming the state and changes nothing."""
+    job, lease = job_in_state(queue, qname, state)
+    stats = queue.stats(qname)
+    for attempt in attempts:
+        with pytest.raises(InvalidTransition, match=state.value):
+            attempt(job)
+    assert queue.get(qname, job.id) == job
+    assert queue.stats(qname) == stats
+    assert queue.dequeue(qname) == []
+    if state is JobState.LEASED:
+        assert lease is not None
+        assert queue.ack(lease).state is JobState.COMPLETED
+
+
+def check_not_found(
+    queue: Queue, qname: str, qname2: str, known_queue: bool, operation: Callable[[str, str], object]
+) -> None:
+    """``operation(queue, id)`` on a job that does not exist raises JobNotFound and creates nothing."""
+    queue.enqueue(qname, "other")
+    target = qname if known_queue else qname2
+    with pytest.raises(JobNotFound, match="no-such-job") as raised:
+        operation(target, "no-such-job")
+    assert isinstance(raised.value, LookupError)
+    assert queue.get(target, "no-such-job") is None
+    assert queue.stats(qname).total == 1
+    assert queue.stats(qname2).total == 0
+
+
+#: Parametrize over a job id in a queue that exists, and in one that does not.
+KNOWN_QUEUE = pytest.mark.parametrize("known_queue", [True, False], ids=["known-queue", "unknown-queue"])
+
+
+def json_text(value: Any) -> str:
+    """A type-exact canonical form: ``True`` and ``1`` (or ``1`` and ``1.0``) differ."""
+    return json.dumps(value, sort_keys=True)
 
 
 class CancelAndGetTests(SuiteBase):
     """Cancel and get: the full state of a job through its life."""
+
+    @pytest.mark.parametrize("delay", [None, SHORT], ids=["ready", "scheduled"])
+    def test_cancelled_job_is_never_delivered(
+        self, queue: Queue, qname: str, advance: Advance, delay: float | None
+    ) -> None:
+        job = queue.enqueue(qname, "doomed", delay=delay)
+        queue.enqueue(qname, "kept")
+        cancelled = queue.cancel(qname, job.id)
+        assert (cancelled.id, cancelled.payload, cancelled.state) == (job.id, "doomed", JobState.CANCELLED)
+        assert cancelled.attempts == 0
+        assert cancelled.finished_at is not None
+        assert cancelled.finished_at >= job.enqueued_at
+        assert queue.get(qname, job.id) == cancelled
+        advance(SHORT + MARGIN)
+        assert [lease.payload for lease in queue.dequeue(qname, limit=10)] == ["kept"]
+        stats = queue.stats(qname)
+        assert (stats.cancelled, stats.leased, stats.ready, stats.scheduled) == (1, 1, 0, 0)
+
+    def test_cancelling_twice_returns_the_cancelled_job(self, queue: Queue, qname: str) -> None:
+        job = queue.enqueue(qname, "x")
+        first = queue.cancel(qname, job.id)
+        assert queue.cancel(qname, job.id) == first
+        assert queue.get(qname, job.id) == first
+        assert queue.stats(qname).cancelled == 1
+        assert queue.stats(qname).total == 1
+
+    @pytest.mark.parametrize("state", [JobState.LEASED, JobState.COMPLETED, JobState.DEAD], ids=str)
+    def test_cancel_of_a_leased_or_finished_job_changes_nothing(
+        self, queue: Queue, qname: str, state: JobState
+    ) -> None:
+        check_refused_in_state(queue, qname, state, lambda job: queue.cancel(qname, job.id))
+
+    @KNOWN_QUEUE
+    def test_cancel_of_an_unknown_job_raises_not_found(
+        self, queue: Queue, qname: str, qname2: str, known_queue: bool
+    ) -> None:
+        check_not_found(queue, qname, qname2, known_queue, queue.cancel)
+
+    @KNOWN_QUEUE
+    def test_get_of_an_unknown_job_returns_none(
+        self, queue: Queue, qname: str, qname2: str, known_queue: bool
+    ) -> None:
+        queue.enqueue(qname, "other")
+        assert queue.get(qname if known_queue else qname2, "no-such-job") is None
+        assert queue.stats(qname2).total == 0
+
+    def test_get_follows_every_field_through_a_jobs_life(
+        self, queue: Queue, qname: str, advance: Advance
+    ) -> None:
+        job = queue.enqueue(qname, {"n": 1}, priority=2, key="k-1", max_attempts=3, lease_timeout=SHORT)
+        assert queue.get(qname, job.id) == job
+        assert (job.queue, job.payload, job.state, job.priority, job.key) == (
+            qname,
+            {"n": 1},
+            JobState.READY,
+            2,
+            "k-1",
+        )
+        assert (job.attempts, job.max_attempts, job.lease_timeout) == (0, 3, SHORT)
+        assert job.run_at == job.enqueued_at
+        assert (job.first_dequeued_at, job.last_dequeued_at, job.finished_at) == (None, None, None)
+        assert (job.last_error, job.result) == (None, None)
+
+        [first] = queue.dequeue(qname)
+        leased = queue.get(qname, job.id)
+        assert leased is not None
+        assert (leased.state, leased.attempts, leased.finished_at) == (JobState.LEASED, 1, None)
+        assert leased.first_dequeued_at is not None
+        assert leased.first_dequeued_at >= job.enqueued_at
+        assert leased.last_dequeued_at == leased.first_dequeued_at
+        assert same_instant(first.expires_at, leased.first_dequeued_at + timedelta(seconds=SHORT))
+        assert leased.enqueued_at == job.enqueued_at
+
+        advance(SHORT + MARGIN)
+        expired = queue.get(qname, job.id)
+        assert expired is not None
+        assert (expired.state, expired.attempts) == (JobState.READY, 1)
+        assert expired.last_error is not None
+        assert "lease expired" in expired.last_error
+        assert same_instant(expired.run_at, first.expires_at)
+        assert expired.first_dequeued_at == leased.first_dequeued_at
+
+        [second] = queue.dequeue(qname)
+        assert second.job.attempts == 2
+        assert second.job.first_dequeued_at == leased.first_dequeued_at
+        assert second.job.last_dequeued_at is not None
+        assert second.job.last_dequeued_at > leased.first_dequeued_at
+        done = queue.ack(second, result={"sent": True})
+        assert queue.get(qname, job.id) == done
+        assert (done.state, done.attempts, done.result) == (JobState.COMPLETED, 2, {"sent": True})
+        assert done.finished_at is not None
+        assert done.finished_at >= second.job.last_dequeued_at
+        assert (done.first_dequeued_at, done.last_dequeued_at) == (
+            leased.first_dequeued_at,
+            second.job.last_dequeued_at,
+        )
+        assert (done.enqueued_at, done.payload, done.priority, done.key) == (
+            job.enqueued_at,
+            {"n": 1},
+            2,
+            "k-1",
+        )
+        assert (done.max_attempts, done.lease_timeout) == (3, SHORT)
+        assert done.last_error == expired.last_error
+
+    @pytest.mark.parametrize(
+        ("options", "max_attempts", "lease_timeout"),
+        [
+            ({}, 5, 30.0),
+            ({"max_attempts": None, "lease_timeout": 2.5}, None, 2.5),
+            ({"max_attempts": 1, "lease_timeout": timedelta(minutes=2)}, 1, 120.0),
+        ],
+        ids=["defaults", "unlimited", "timedelta"],
+    )
+    def test_get_returns_max_attempts_and_lease_timeout_as_given(
+        self,
+        queue: Queue,
+        qname: str,
+        options: dict[str, Any],
+        max_attempts: int | None,
+        lease_timeout: float,
+    ) -> None:
+        job = queue.enqueue(qname, "x", **options)
+        stored = queue.get(qname, job.id)
+        assert stored is not None
+        assert (stored.max_attempts, stored.lease_timeout) == (max_attempts, lease_timeout)
+        [lease] = queue.dequeue(qname)
+        assert lease.job.last_dequeued_at is not None
+        assert same_instant(lease.expires_at, lease.job.last_dequeued_at + timedelta(seconds=lease_timeout))
+
+    @pytest.mark.parametrize(
+        "result",
+        [
+            None,
+            True,
+            False,
+            0,
+            1,
+            -7,
+            2**53,
+            1.5,
+            1.0,
+            "",
+            "ünïcødé ✓",
+            [],
+            {},
+            [1, "a", None, [True]],
+            {"nested": {"list": [1, {"a": None}], "f": 0.25}},
+        ],
+    )
+    def test_results_of_any_json_type_round_trip(self, queue: Queue, qname: str, result: Any) -> None:
+        queue.enqueue(qname, "x")
+        [lease] = queue.dequeue(qname)
+        done = queue.ack(lease, result=result)
+        stored = queue.get(qname, lease.id)
+        assert stored is not None
+        assert json_text(done.result) == json_text(result)
+        assert json_text(stored.result) == json_text(result)
+
+    def test_results_expire_after_their_result_ttl(self, queue: Queue, qname: str, advance: Advance) -> None:
+        queue.enqueue(qname, "short")
+        queue.enqueue(qname, "long")
+        [short, long] = queue.dequeue(qname, limit=2)
+        queue.ack(short, result="gone soon", result_ttl=SHORT)
+        kept = queue.ack(long, result="kept")
+        stored = queue.get(qname, short.id)
+        assert stored is not None
+        assert stored.result == "gone soon"
+        advance(SHORT + MARGIN)
+        assert queue.get(qname, short.id) is None
+        assert queue.get(qname, long.id) == kept
+        assert (queue.stats(qname).completed, queue.stats(qname).total) == (1, 1)

@@ -1,0 +1,53 @@
+"""Developer and CI sessions. Run inside the locked environment: ``uv run nox``.
+
+Sessions use the project's own uv-managed environment (``venv_backend="none"``), so
+what runs is exactly what ``uv.lock`` pins.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["lint", "types", "tests", "docs"]
+nox.options.error_on_missing_interpreters = True
+
+
+@nox.session(venv_backend="none")
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format) and the unasync drift check."""
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("python", "scripts/unasync.py", "--check")
+
+
+@nox.session(venv_backend="none")
+def types(session: nox.Session) -> None:
+    """mypy --strict on the packages."""
+    session.run("mypy")
+
+
+@nox.session(venv_backend="none")
+def tests(session: nox.Session) -> None:
+    """The whole test suite: core unit tests and the conformance suite on every backend."""
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def memory(session: nox.Session) -> None:
+    """The conformance suite on the memory backend only."""
+    session.run("pytest", "tests/test_memory.py", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def docs(session: nox.Session) -> None:
+    """Build the documentation; any warning fails."""
+    session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session(venv_backend="none")
+def bench(session: nox.Session) -> None:
+    """Benchmarks (not part of the default run): ``uv run nox -s bench -- --system ...``."""
+    args = session.posargs or ["--system", "kanal:memory://", "--system", "kanal-async:memory://"]
+    session.run("python", "benchmarks/run.py", *args, env={"PYTHONPATH": os.getcwd()})
