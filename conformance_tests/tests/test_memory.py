@@ -19,3 +19,8 @@ class TestMemoryBackend(QueueSuite):
     @pytest.fixture
     def connect_options(self) -> dict[str, Any]:
         return {"clock": FakeClock()}
+
+    @pytest.fixture
+    def model_settings(self) -> dict[str, int]:
+        """The memory backend is fast enough to search far more, and longer, sequences."""
+        return {"max_examples": 250, "stateful_step_count": 60}
