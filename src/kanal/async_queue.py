@@ -62,9 +62,10 @@ class AsyncQueue(QueueBase):
         """Add a job to ``queue`` (created on first use) and return it.
 
         ``delay`` (seconds) or ``run_at`` (an aware datetime) hold the job back; lower
-        ``priority`` runs first; ``key`` names a sub-queue for per-key limits. With an ``id``
-        of a job that exists and is not final, or finished within ``result_ttl``, the
-        stored job is returned and nothing is written. ``max_attempts=None`` retries forever.
+        ``priority`` runs first; ``key`` names a sub-queue for per-key limits. With the ``id``
+        of a stored job (not final; dead until redriven or purged; completed or cancelled
+        within ``result_ttl``) the stored job is returned and nothing is written.
+        ``max_attempts=None`` retries forever.
         """
         spec = JobSpec(payload, id, delay, run_at, priority, key, max_attempts, lease_timeout)
         return await self._run(ops.enqueue(self._ctx, queue, spec))
@@ -106,7 +107,11 @@ class AsyncQueue(QueueBase):
         return await self._run(ops.fail(self._ctx, lease, error))
 
     async def extend(self, lease: Lease, timeout: Seconds | None = None) -> Lease:
-        """Renew a lease: it now expires ``timeout`` seconds (default: the job's) from now."""
+        """Renew a lease (a heartbeat): it now expires ``timeout`` seconds from now.
+
+        The default is the job's own ``lease_timeout`` (not one given to ``dequeue``).
+        Raises :class:`~kanal.errors.StaleLease` if the lease is no longer held.
+        """
         return await self._run(ops.extend(self._ctx, lease, timeout))
 
     async def reschedule(

@@ -15,20 +15,12 @@ from collections.abc import Generator
 import pytest
 from hypothesis import HealthCheck, settings
 
-settings.register_profile(
-    "ci",
-    max_examples=30,
-    stateful_step_count=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-settings.register_profile(
-    "nightly",
-    max_examples=300,
-    stateful_step_count=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+_COMMON = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+}
+settings.register_profile("ci", max_examples=30, stateful_step_count=25, **_COMMON)  # type: ignore[arg-type]
+settings.register_profile("nightly", max_examples=300, stateful_step_count=60, **_COMMON)  # type: ignore[arg-type]
 settings.load_profile(os.environ.get("KANAL_HYPOTHESIS_PROFILE", "ci"))
 
 
