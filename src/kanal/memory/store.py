@@ -287,7 +287,7 @@ class MemoryStore:
     def set_rate_limit(self, queue: str, key: str | None, limit: RateLimit | None) -> None:
         now, q = self.clock.now(), self._queue(queue)
         for scope in list(q.buckets):  # settle every bucket at the old rates first
-            self._bucket(q, scope, now)
+            self._tokens(q, scope, now)
         if limit is None:
             q.rate_limits.pop(key, None)
         else:
@@ -371,10 +371,10 @@ class MemoryStore:
             for heap in (q.scheduled, q.leased):
                 if heap:
                     soonest = min(soonest, heap[0][0] - now)
-            for scope, bucket in q.buckets.items():
-                limit = self._rate_limit(q, scope)
-                if limit is not None and bucket.tokens < 1:
-                    soonest = min(soonest, (1 - bucket.tokens) / limit.rate)
+            for scope in list(q.buckets):
+                limit, tokens = self._rate_limit(q, scope), self._tokens(q, scope, now)
+                if limit is not None and tokens < 1:
+                    soonest = min(soonest, (1 - tokens) / limit.rate)
         return None if soonest == math.inf else max(soonest, 0.001)
 
     def final_in(self, queue: str, job_id: str) -> float | None:
@@ -493,7 +493,7 @@ class MemoryStore:
         if cap is not None:
             room = cap - q.in_flight[scope]
         if self._rate_limit(q, scope) is not None:
-            room = min(room, math.floor(self._bucket(q, scope, now).tokens))
+            room = min(room, math.floor(self._tokens(q, scope, now)))
         return room
 
     def _rate_limit(self, q: _Queue, scope: str | None) -> RateLimit | None:
@@ -502,22 +502,25 @@ class MemoryStore:
             limit = q.rate_limits.get(EACH_KEY)
         return limit
 
-    def _bucket(self, q: _Queue, scope: str | None, now: float) -> _Bucket:
-        """The scope's token bucket, refilled up to ``now`` (a new bucket starts full)."""
+    def _tokens(self, q: _Queue, scope: str | None, now: float) -> float:
+        """The scope's tokens at ``now``. Only buckets below capacity are stored: a full
+        bucket is the same as none (a new one starts full), so idle keys cost nothing."""
         limit = self._rate_limit(q, scope)
         bucket = q.buckets.get(scope)
-        if limit is None:
-            return bucket or _Bucket(0.0, now)
-        if bucket is None:
-            bucket = q.buckets[scope] = _Bucket(limit.burst, now)
-        elapsed = max(now - bucket.updated, 0.0)
-        bucket.tokens = min(limit.burst, bucket.tokens + elapsed * limit.rate)
-        bucket.updated = now
-        return bucket
+        if limit is None or bucket is None:
+            if bucket is not None:
+                del q.buckets[scope]
+            return math.inf if limit is None else limit.burst
+        tokens = min(limit.burst, bucket.tokens + max(now - bucket.updated, 0.0) * limit.rate)
+        if tokens >= limit.burst:
+            del q.buckets[scope]
+        else:
+            bucket.tokens, bucket.updated = tokens, now
+        return tokens
 
     def _take_token(self, q: _Queue, scope: str | None, now: float) -> None:
         if self._rate_limit(q, scope) is not None:
-            self._bucket(q, scope, now).tokens -= 1
+            q.buckets[scope] = _Bucket(self._tokens(q, scope, now) - 1, now)
 
     def _schedule(self, q: _Queue, record: _Record, run_at: float, now: float) -> None:
         record.run_at = run_at
