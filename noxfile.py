@@ -24,8 +24,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def types(session: nox.Session) -> None:
-    """mypy --strict on the packages."""
+    """mypy --strict on the packages, the benchmarks, the scripts and the tests."""
     session.run("mypy")
+    session.run("mypy", "--strict", "benchmarks", "scripts", "tests")
 
 
 @nox.session(venv_backend="none")
