@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from kanal.errors import InvalidArgument
+
+T = TypeVar("T")
 
 #: Scope a limit to *each* key of a queue that has no limit of its own.
 EACH_KEY = "*"
@@ -90,6 +92,19 @@ class Lease:
     def payload(self) -> Any:
         """The leased job's payload."""
         return self.job.payload
+
+
+@dataclass(frozen=True, slots=True)
+class Batch(Generic[T]):
+    """The outcome of a bulk lease operation (``ack_many``, ``extend_many``).
+
+    ``succeeded`` holds what was applied; ``stale`` the leases refused because they were no
+    longer held (the bulk form of :class:`~kanal.errors.StaleLease`: check it, a stale lease
+    means another consumer may run or have run the job).
+    """
+
+    succeeded: list[T]
+    stale: list[Lease]
 
 
 @dataclass(frozen=True, slots=True)

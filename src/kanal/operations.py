@@ -23,7 +23,7 @@ from kanal.errors import (
 )
 from kanal.flows import Flow
 from kanal.ids import new_id
-from kanal.models import Job, JobState, Lease, QueueStats, RateLimit, Recovery
+from kanal.models import FINAL_STATES, Batch, Job, JobState, Lease, QueueStats, RateLimit, Recovery
 from kanal.settings import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_ATTEMPTS, Settings
 from kanal.spi import Backend, NewJob
 
@@ -117,6 +117,30 @@ def ack(ctx: Context, lease: Lease, result: Any, result_ttl: Seconds | None) -> 
     return _decode_job(ctx, job)
 
 
+def ack_many(ctx: Context, leases: Iterable[Lease], result_ttl: Seconds | None) -> Flow[Batch[Job]]:
+    """Complete many leased jobs at once; leases no longer held come back in ``stale``."""
+    batch = _leases(leases)
+    ttl = ctx.settings.result_ttl if result_ttl is None else validation.seconds("result_ttl", result_ttl)
+    if not batch:
+        return Batch([], [])
+    done = yield from ctx.backend.ack_many(batch, ttl)
+    return Batch([_decode_job(ctx, job) for job in done.succeeded], done.stale)
+
+
+def extend_many(ctx: Context, leases: Iterable[Lease], timeout: Seconds | None) -> Flow[Batch[Lease]]:
+    """Renew many leases at once; leases no longer held come back in ``stale``."""
+    batch = _leases(leases)
+    seconds = validation.optional_seconds("timeout", timeout, allow_zero=False)
+    if not batch:
+        return Batch([], [])
+    renewed = yield from ctx.backend.extend_many(batch, seconds)
+    jobs = {(lease.queue, lease.id, lease.token): lease.job for lease in batch}
+    return Batch(
+        [dataclasses.replace(r, job=jobs[r.queue, r.id, r.token]) for r in renewed.succeeded],
+        renewed.stale,
+    )
+
+
 def requeue(ctx: Context, lease: Lease, delay: Seconds | None, error: str | None) -> Flow[Job]:
     """Give a leased job back (after ``delay``); past ``max_attempts`` it goes dead."""
     _check_lease(lease)
@@ -166,38 +190,50 @@ def get(ctx: Context, queue: str, job_id: str) -> Flow[Job | None]:
     return None if job is None else _decode_job(ctx, job)
 
 
-def wait(ctx: Context, queue: str, job_id: str, timeout: Seconds | None) -> Flow[Job]:
-    """Block until the job is completed, dead or cancelled; return it."""
+def wait(
+    ctx: Context,
+    queue: str,
+    job_id: str,
+    timeout: Seconds | None,
+    until: JobState | str | Iterable[JobState | str] | None,
+) -> Flow[Job]:
+    """Block until the job is in one of ``until`` (default: completed, dead or cancelled).
+
+    A final state always ends the wait: a finished job never reaches another state.
+    """
     queue, job_id = validation.queue_name(queue), validation.job_id(job_id)
     budget = validation.optional_seconds("timeout", timeout)
+    targets = tuple(FINAL_STATES) if until is None else validation.states(until)
     deadline = None if budget is None else time.monotonic() + budget
     while True:
         job = yield from ctx.backend.get(queue, job_id)
         if job is None:
             raise JobNotFound(f"no job {job_id!r} in queue {queue!r}")
-        if job.state.is_final:
+        if job.state in targets or job.state.is_final:
             return _decode_job(ctx, job)
         remaining = 3600.0 if deadline is None else deadline - time.monotonic()
         if remaining <= 0:
             raise WaitTimeout(
                 f"job {job_id!r} in queue {queue!r} is still {job.state.value} after {budget} s"
             )
-        yield from ctx.backend.wait_final(queue, job_id, remaining)
+        yield from ctx.backend.wait_job(queue, job_id, targets, remaining)
 
 
 def list_jobs(
     ctx: Context,
     queue: str,
     states: JobState | str | Iterable[JobState | str] | None,
+    key: str | None,
     limit: int,
     offset: int,
 ) -> Flow[list[Job]]:
-    """A page of a queue's jobs in the given states (all states when None), oldest first."""
+    """A page of a queue's jobs in ``states`` (all when None), of one ``key`` if given, oldest first."""
     queue = validation.queue_name(queue)
     wanted = validation.states(states)
+    key = validation.key(key)
     limit = validation.batch_limit(limit)
     offset = validation.integer("offset", offset, low=0, high=2**31)
-    jobs = yield from ctx.backend.list_jobs(queue, wanted, limit, offset)
+    jobs = yield from ctx.backend.list_jobs(queue, wanted, key, limit, offset)
     return [_decode_job(ctx, job) for job in jobs]
 
 
@@ -209,10 +245,13 @@ def redrive(ctx: Context, queue: str, job_ids: Iterable[str] | None, limit: int)
     return (yield from ctx.backend.redrive(queue, ids, limit))
 
 
-def purge(ctx: Context, queue: str, states: JobState | str | Iterable[JobState | str] | None) -> Flow[int]:
-    """Delete a queue's jobs in ``states`` (every state when None); return the count."""
+def purge(
+    ctx: Context, queue: str, states: JobState | str | Iterable[JobState | str] | None, key: str | None
+) -> Flow[int]:
+    """Delete a queue's jobs in ``states`` (every state when None), of one ``key`` if given."""
     queue = validation.queue_name(queue)
-    return (yield from ctx.backend.purge(queue, validation.states(states)))
+    wanted, key = validation.states(states), validation.key(key)
+    return (yield from ctx.backend.purge(queue, wanted, key))
 
 
 def set_rate_limit(ctx: Context, queue: str, limit: RateLimit | None, key: str | None) -> Flow[None]:
@@ -330,6 +369,15 @@ def _check_lease(lease: object) -> None:
         raise InvalidArgument(f"the lease's token must be a non-empty string, got {lease.token!r}")
 
 
+def _leases(leases: Iterable[Lease]) -> list[Lease]:
+    batch = list(_iterable("leases", leases))
+    if len(batch) > validation.MAX_BATCH:
+        raise InvalidArgument(f"at most {validation.MAX_BATCH} leases per call, got {len(batch)}")
+    for lease in batch:
+        _check_lease(lease)
+    return batch
+
+
 def _error_text(error: object, *, required: bool) -> str | None:
     if error is None and not required:
         return None
@@ -340,5 +388,5 @@ def _error_text(error: object, *, required: bool) -> str | None:
 
 def _iterable(name: str, value: object) -> Iterable[Any]:
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        raise InvalidArgument(f"{name} must be an iterable of ids, got {type(value).__name__}")
+        raise InvalidArgument(f"{name} must be an iterable, got {type(value).__name__}")
     return value

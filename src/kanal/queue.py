@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from kanal import operations as ops
 from kanal.facade import QueueBase
 from kanal.flows import Flow, SyncTransport, run_sync
-from kanal.models import Job, JobState, Lease, QueueStats, RateLimit, Recovery
+from kanal.models import Batch, Job, JobState, Lease, QueueStats, RateLimit, Recovery
 from kanal.operations import JobSpec, Seconds
 from kanal.settings import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_ATTEMPTS, Settings
 from kanal.spi import Backend
@@ -97,6 +97,14 @@ class Queue(QueueBase):
         """
         return self._run(ops.ack(self._ctx, lease, result, result_ttl))
 
+    def ack_many(self, leases: Iterable[Lease], *, result_ttl: Seconds | None = None) -> Batch[Job]:
+        """Complete many leased jobs in one call (no results).
+
+        Leases no longer held are returned in ``Batch.stale`` instead of raising; the others
+        are completed. At most 1000 leases per call.
+        """
+        return self._run(ops.ack_many(self._ctx, leases, result_ttl))
+
     def requeue(self, lease: Lease, *, delay: Seconds | None = None, error: str | None = None) -> Job:
         """Give a leased job back, visible again after ``delay``; past ``max_attempts`` it is dead."""
         return self._run(ops.requeue(self._ctx, lease, delay, error))
@@ -112,6 +120,10 @@ class Queue(QueueBase):
         Raises :class:`~kanal.errors.StaleLease` if the lease is no longer held.
         """
         return self._run(ops.extend(self._ctx, lease, timeout))
+
+    def extend_many(self, leases: Iterable[Lease], timeout: Seconds | None = None) -> Batch[Lease]:
+        """Renew many leases in one call; leases no longer held are returned in ``Batch.stale``."""
+        return self._run(ops.extend_many(self._ctx, leases, timeout))
 
     def reschedule(
         self,
@@ -132,28 +144,41 @@ class Queue(QueueBase):
         """The job's full state, or None."""
         return self._run(ops.get(self._ctx, queue, job_id))
 
-    def wait(self, queue: str, job_id: str, *, timeout: Seconds | None = None) -> Job:
+    def wait(self, queue: str, job_id: str, *, timeout: Seconds | None = None, until: States = None) -> Job:
         """Block until the job is completed, dead or cancelled, and return it.
 
-        Raises :class:`~kanal.errors.WaitTimeout` after ``timeout`` seconds (None: no limit).
+        ``until`` waits for other states too, e.g. ``until="leased"`` returns once a consumer
+        has started the job; a final state always ends the wait. Raises
+        :class:`~kanal.errors.WaitTimeout` after ``timeout`` seconds (None: no limit) and
+        :class:`~kanal.errors.JobNotFound` if there is no such job.
         """
-        return self._run(ops.wait(self._ctx, queue, job_id, timeout))
+        return self._run(ops.wait(self._ctx, queue, job_id, timeout, until))
 
-    def list_jobs(self, queue: str, *, states: States = None, limit: int = 100, offset: int = 0) -> list[Job]:
-        """A page of the queue's jobs in ``states`` (default: all), oldest first."""
-        return self._run(ops.list_jobs(self._ctx, queue, states, limit, offset))
+    def list_jobs(
+        self,
+        queue: str,
+        *,
+        states: States = None,
+        key: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Job]:
+        """A page of the queue's jobs in ``states`` (default: all), of one ``key`` if given,
+        in the order they were enqueued. Listing ready jobs is how to peek without leasing."""
+        return self._run(ops.list_jobs(self._ctx, queue, states, key, limit, offset))
 
     def dead_letters(self, queue: str, *, limit: int = 100, offset: int = 0) -> list[Job]:
-        """A page of the queue's dead jobs, oldest first."""
-        return self._run(ops.list_jobs(self._ctx, queue, JobState.DEAD, limit, offset))
+        """A page of the queue's dead jobs, in the order they were enqueued."""
+        return self._run(ops.list_jobs(self._ctx, queue, JobState.DEAD, None, limit, offset))
 
     def redrive(self, queue: str, job_ids: Iterable[str] | None = None, *, limit: int = 100) -> int:
         """Move dead jobs (these ids, or up to ``limit`` of them) back to ready with fresh attempts."""
         return self._run(ops.redrive(self._ctx, queue, job_ids, limit))
 
-    def purge(self, queue: str, *, states: States = None) -> int:
-        """Delete the queue's jobs in ``states`` (default: every state); return how many."""
-        return self._run(ops.purge(self._ctx, queue, states))
+    def purge(self, queue: str, *, states: States = None, key: str | None = None) -> int:
+        """Delete the queue's jobs in ``states`` (default: every state), of one ``key`` if
+        given; return how many. Limits and the paused flag are kept."""
+        return self._run(ops.purge(self._ctx, queue, states, key))
 
     def set_rate_limit(self, queue: str, limit: RateLimit | None, *, key: str | None = None) -> None:
         """Limit how fast jobs are handed out: for the queue, one ``key``, or each key (``"*"``).

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from kanal.errors import StaleLease
 from kanal.flows import AsyncTransport, Flow, SyncTransport
-from kanal.models import Job, JobState, Lease, QueueStats, RateLimit, Recovery
+from kanal.models import Batch, Job, JobState, Lease, QueueStats, RateLimit, Recovery
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +79,20 @@ class Backend(Protocol):
         """Return a leased job to the queue, or dead-letter it past ``max_attempts``."""
         ...
 
+    def ack_many(self, leases: Sequence[Lease], result_ttl: float) -> Flow[Batch[Job]]:
+        """Complete many leased jobs (without results); stale leases are reported, not raised."""
+        ...
+
     def fail(self, lease: Lease, error: str) -> Flow[Job]:
         """Dead-letter a leased job now; a replay with the same token returns the dead job."""
         ...
 
     def extend(self, lease: Lease, timeout: float | None) -> Flow[Lease]:
         """Push the lease's expiry to now + ``timeout`` (default: the job's lease timeout)."""
+        ...
+
+    def extend_many(self, leases: Sequence[Lease], timeout: float | None) -> Flow[Batch[Lease]]:
+        """Renew many leases; stale leases are reported, not raised."""
         ...
 
     def reschedule(self, queue: str, job_id: str, delay: float, run_at: float | None) -> Flow[Job]:
@@ -98,20 +107,22 @@ class Backend(Protocol):
         """The job's current state, or None."""
         ...
 
-    def wait_final(self, queue: str, job_id: str, timeout: float) -> Flow[None]:
-        """Block up to ``timeout`` seconds or until the job may have reached a final state."""
+    def wait_job(self, queue: str, job_id: str, until: Sequence[JobState], timeout: float) -> Flow[None]:
+        """Block up to ``timeout`` seconds or until the job may be in ``until`` or final."""
         ...
 
-    def list_jobs(self, queue: str, states: Sequence[JobState], limit: int, offset: int) -> Flow[list[Job]]:
-        """Jobs of a queue in the given states, oldest first."""
+    def list_jobs(
+        self, queue: str, states: Sequence[JobState], key: str | None, limit: int, offset: int
+    ) -> Flow[list[Job]]:
+        """Jobs of a queue in the given states (and with that key, unless None), oldest first."""
         ...
 
     def redrive(self, queue: str, job_ids: Sequence[str] | None, limit: int) -> Flow[int]:
         """Move dead jobs (all, or those ids) back to ready with fresh attempts."""
         ...
 
-    def purge(self, queue: str, states: Sequence[JobState]) -> Flow[int]:
-        """Delete a queue's jobs in the given states; return how many."""
+    def purge(self, queue: str, states: Sequence[JobState], key: str | None) -> Flow[int]:
+        """Delete a queue's jobs in the given states (and with that key, unless None)."""
         ...
 
     def set_rate_limit(self, queue: str, key: str | None, limit: RateLimit | None) -> Flow[None]:
@@ -145,3 +156,36 @@ class Backend(Protocol):
     def recover(self, queue: str | None) -> Flow[Recovery]:
         """Promote due jobs and reclaim expired leases now (dequeue does it anyway)."""
         ...
+
+
+class BulkDefaults:
+    """Bulk operations written once on top of the single ones (one call per lease).
+
+    A backend inherits these and overrides them where it can do the batch in one round trip.
+    """
+
+    def ack(self, lease: Lease, result: bytes | None, result_ttl: float) -> Flow[Job]:
+        raise NotImplementedError
+
+    def extend(self, lease: Lease, timeout: float | None) -> Flow[Lease]:
+        raise NotImplementedError
+
+    def ack_many(self, leases: Sequence[Lease], result_ttl: float) -> Flow[Batch[Job]]:
+        done: list[Job] = []
+        stale: list[Lease] = []
+        for lease in leases:
+            try:
+                done.append((yield from self.ack(lease, None, result_ttl)))
+            except StaleLease:
+                stale.append(lease)
+        return Batch(done, stale)
+
+    def extend_many(self, leases: Sequence[Lease], timeout: float | None) -> Flow[Batch[Lease]]:
+        renewed: list[Lease] = []
+        stale: list[Lease] = []
+        for lease in leases:
+            try:
+                renewed.append((yield from self.extend(lease, timeout)))
+            except StaleLease:
+                stale.append(lease)
+        return Batch(renewed, stale)

@@ -13,7 +13,7 @@ from kanal.errors import ConfigError
 from kanal.flows import Flow
 from kanal.memory.store import Channel, MemoryStore, Wake
 from kanal.models import Job, JobState, Lease, QueueStats, RateLimit, Recovery
-from kanal.spi import Capabilities, NewJob
+from kanal.spi import BulkDefaults, Capabilities, NewJob
 
 _named_stores: dict[str, MemoryStore] = {}
 _named_lock = threading.Lock()
@@ -115,7 +115,7 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class MemoryBackend:
+class MemoryBackend(BulkDefaults):
     """Jobs held in this process: for unit tests and single-process use.
 
     Complete and held to the same conformance suite as every other backend. Pass a
@@ -194,17 +194,20 @@ class MemoryBackend:
     def get(self, queue: str, job_id: str) -> Flow[Job | None]:
         return _invoke("get", queue, job_id)
 
-    def wait_final(self, queue: str, job_id: str, timeout: float) -> Flow[None]:
-        yield Wait((("job", queue, job_id),), Invoke("final_in", (queue, job_id)), timeout)
+    def wait_job(self, queue: str, job_id: str, until: Sequence[JobState], timeout: float) -> Flow[None]:
+        check = Invoke("job_changes_in", (queue, job_id, tuple(until)))
+        yield Wait((("job", queue, job_id),), check, timeout)
 
-    def list_jobs(self, queue: str, states: Sequence[JobState], limit: int, offset: int) -> Flow[list[Job]]:
-        return _invoke("list_jobs", queue, tuple(states), limit, offset)
+    def list_jobs(
+        self, queue: str, states: Sequence[JobState], key: str | None, limit: int, offset: int
+    ) -> Flow[list[Job]]:
+        return _invoke("list_jobs", queue, tuple(states), key, limit, offset)
 
     def redrive(self, queue: str, job_ids: Sequence[str] | None, limit: int) -> Flow[int]:
         return _invoke("redrive", queue, job_ids, limit)
 
-    def purge(self, queue: str, states: Sequence[JobState]) -> Flow[int]:
-        return _invoke("purge", queue, tuple(states))
+    def purge(self, queue: str, states: Sequence[JobState], key: str | None) -> Flow[int]:
+        return _invoke("purge", queue, tuple(states), key)
 
     def set_rate_limit(self, queue: str, key: str | None, limit: RateLimit | None) -> Flow[None]:
         return _invoke("set_rate_limit", queue, key, limit)

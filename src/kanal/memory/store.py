@@ -170,6 +170,7 @@ class MemoryStore:
             record.first_dequeued_at = record.first_dequeued_at or now
             record.last_dequeued_at = now
             self._push_timed(q.leased, record.lease_expires, record)
+            self._notify(("job", queue, record.id))
             q.in_flight[None] += 1
             self._take_token(q, None, now)
             if record.key is not None:
@@ -240,13 +241,14 @@ class MemoryStore:
         record = q.jobs.get(job_id)
         return None if record is None else record.snapshot()
 
-    def list_jobs(self, queue: str, states: Sequence[JobState], limit: int, offset: int) -> list[Job]:
+    def list_jobs(
+        self, queue: str, states: Sequence[JobState], key: str | None, limit: int, offset: int
+    ) -> list[Job]:
         q = self._queues.get(queue)
         if q is None:
             return []
         self._tick(q, self.clock.now())
-        wanted = set(states)
-        matching = (r for r in q.jobs.values() if r.state in wanted)
+        matching = self._matching(q, states, key)
         return [r.snapshot() for r in itertools.islice(matching, offset, offset + limit)]
 
     def redrive(self, queue: str, job_ids: Sequence[str] | None, limit: int) -> int:
@@ -269,13 +271,12 @@ class MemoryStore:
         self._notify(("queue", queue))
         return len(dead)
 
-    def purge(self, queue: str, states: Sequence[JobState]) -> int:
+    def purge(self, queue: str, states: Sequence[JobState], key: str | None) -> int:
         q = self._queues.get(queue)
         if q is None:
             return 0
         self._tick(q, self.clock.now())
-        wanted = set(states)
-        doomed = [r for r in q.jobs.values() if r.state in wanted]
+        doomed = list(self._matching(q, states, key))
         for record in doomed:
             if record.state is JobState.LEASED:
                 self._release(q, record)
@@ -377,14 +378,16 @@ class MemoryStore:
                     soonest = min(soonest, (1 - tokens) / limit.rate)
         return None if soonest == math.inf else max(soonest, 0.001)
 
-    def final_in(self, queue: str, job_id: str) -> float | None:
-        """0 if the job is final or gone; else when time may finish it (a lease expiry)."""
+    def job_changes_in(self, queue: str, job_id: str, until: Sequence[JobState]) -> float | None:
+        """0 if the job is gone, final or in ``until``; else when time alone may change it."""
         job = self.get(queue, job_id)
-        if job is None or job.state.is_final:
+        if job is None or job.state.is_final or job.state in until:
             return 0.0
         record = self._queues[queue].jobs[job_id]
         if record.state is JobState.LEASED:
             return max(record.lease_expires - self.clock.now(), 0.001)
+        if record.state is JobState.SCHEDULED:
+            return max(record.run_at - self.clock.now(), 0.001)
         return None
 
     # ------------------------------------------------------------------- internals
@@ -425,6 +428,11 @@ class MemoryStore:
             f"the job is {record.state.value}"
         )
 
+    @staticmethod
+    def _matching(q: _Queue, states: Sequence[JobState], key: str | None) -> Iterable[_Record]:
+        wanted = set(states)
+        return (r for r in q.jobs.values() if r.state in wanted and (key is None or r.key == key))
+
     def _tick(self, q: _Queue, now: float) -> Recovery:
         """Apply what time has changed: promote, reclaim, expire."""
         promoted = reclaimed = dead = 0
@@ -433,6 +441,7 @@ class MemoryStore:
             if _live(record, version, q) and record.state is JobState.SCHEDULED:
                 record.state = JobState.READY
                 self._push_ready(q, record)
+                self._notify(("job", q.name, record.id))
                 promoted += 1
         while q.leased and q.leased[0][0] <= now:
             expired_at, _, record, version = heapq.heappop(q.leased)
@@ -530,6 +539,7 @@ class MemoryStore:
         else:
             record.state = JobState.SCHEDULED
             self._push_timed(q.scheduled, run_at, record)
+        self._notify(("job", q.name, record.id))
 
     def _push_ready(self, q: _Queue, record: _Record) -> None:
         record.version += 1
