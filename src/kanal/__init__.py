@@ -19,6 +19,7 @@ from kanal.errors import (
 )
 from kanal.models import (
     EACH_KEY,
+    Batch,
     Job,
     JobState,
     Lease,
@@ -38,6 +39,7 @@ __all__ = [
     "EACH_KEY",
     "AsyncQueue",
     "BackendUnavailable",
+    "Batch",
     "Clock",
     "ConfigError",
     "FakeClock",

@@ -55,13 +55,9 @@ class Context:
 def enqueue_many(ctx: Context, queue: str, items: Iterable[Any]) -> Flow[list[Job]]:
     """Validate and encode every item, then store them all in one backend call."""
     queue = validation.queue_name(queue)
-    if isinstance(items, str | bytes | dict) or not isinstance(items, Iterable):
-        raise InvalidArgument(
-            f"enqueue_many takes an iterable of payloads or JobSpec, got {type(items).__name__}"
-        )
-    specs = [item if isinstance(item, JobSpec) else JobSpec(item) for item in items]
-    if len(specs) > validation.MAX_BATCH:
-        raise InvalidArgument(f"at most {validation.MAX_BATCH} jobs per enqueue_many, got {len(specs)}")
+    specs = [
+        item if isinstance(item, JobSpec) else JobSpec(item) for item in validation.bounded("jobs", items)
+    ]
     if not specs:
         return []
     new = [_new_job(ctx, spec) for spec in specs]
@@ -203,7 +199,7 @@ def wait(
     """
     queue, job_id = validation.queue_name(queue), validation.job_id(job_id)
     budget = validation.optional_seconds("timeout", timeout)
-    targets = tuple(FINAL_STATES) if until is None else validation.states(until)
+    targets = tuple(FINAL_STATES) if until is None else validation.states(until, "until")
     deadline = None if budget is None else time.monotonic() + budget
     while True:
         job = yield from ctx.backend.get(queue, job_id)
@@ -240,7 +236,7 @@ def list_jobs(
 def redrive(ctx: Context, queue: str, job_ids: Iterable[str] | None, limit: int) -> Flow[int]:
     """Move dead jobs (these ids, or up to ``limit`` oldest) back to ready; return the count."""
     queue = validation.queue_name(queue)
-    ids = None if job_ids is None else [validation.job_id(i) for i in _iterable("job_ids", job_ids)]
+    ids = None if job_ids is None else [validation.job_id(i) for i in validation.bounded("job_ids", job_ids)]
     limit = validation.batch_limit(limit)
     return (yield from ctx.backend.redrive(queue, ids, limit))
 
@@ -370,9 +366,7 @@ def _check_lease(lease: object) -> None:
 
 
 def _leases(leases: Iterable[Lease]) -> list[Lease]:
-    batch = list(_iterable("leases", leases))
-    if len(batch) > validation.MAX_BATCH:
-        raise InvalidArgument(f"at most {validation.MAX_BATCH} leases per call, got {len(batch)}")
+    batch = validation.bounded("leases", leases)
     for lease in batch:
         _check_lease(lease)
     return batch
@@ -384,9 +378,3 @@ def _error_text(error: object, *, required: bool) -> str | None:
     if not isinstance(error, str) or not error:
         raise InvalidArgument(f"error must be a non-empty string, got {error!r}")
     return error[:10_000]
-
-
-def _iterable(name: str, value: object) -> Iterable[Any]:
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        raise InvalidArgument(f"{name} must be an iterable, got {type(value).__name__}")
-    return value

@@ -7,10 +7,12 @@ separators, hash-tag braces, quotes or whitespace).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 from datetime import datetime, timedelta
+from typing import Any
 
 from kanal.errors import InvalidArgument, InvalidName
 from kanal.models import EACH_KEY, JobState
@@ -110,16 +112,29 @@ def schedule(delay: object, when: object) -> tuple[float, float | None]:
     return seconds("delay", 0 if delay is None else delay), None
 
 
-def states(value: object) -> tuple[JobState, ...]:
-    """A state or a sequence of states; None means every state."""
+def states(value: object, name: str = "states") -> tuple[JobState, ...]:
+    """A state or a non-empty sequence of states; None means every state."""
     if value is None:
         return tuple(JobState)
-    items = (value,) if isinstance(value, str) else _sequence("states", value)
+    items = (value,) if isinstance(value, str) else _sequence(name, value)
+    if not items:
+        raise InvalidArgument(f"{name} must name at least one state (None means every state)")
     try:
         return tuple(dict.fromkeys(JobState(str(s)) for s in items))
     except ValueError:
         allowed = ", ".join(s.value for s in JobState)
-        raise InvalidArgument(f"states must be among {allowed}; got {value!r}") from None
+        raise InvalidArgument(f"{name} must be among {allowed}; got {value!r}") from None
+
+
+def bounded(name: str, value: object, limit: int = MAX_BATCH) -> list[Any]:
+    """The items of an iterable, refusing more than ``limit`` (never reads past ``limit + 1``)."""
+    if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
+        raise InvalidArgument(f"{name} must be an iterable, got {type(value).__name__}")
+    items = list(itertools.islice(value, limit + 1))
+    if len(items) > limit:
+        given = len(value) if isinstance(value, Sized) else f"more than {limit}"
+        raise InvalidArgument(f"at most {limit} {name} per call, got {given}")
+    return items
 
 
 def _match(pattern: re.Pattern[str], what: str, value: object, allowed: str) -> str:

@@ -3,6 +3,7 @@
 from kanal_conformance.suite.base import LONG, MARGIN, SHORT, SuiteBase
 from kanal_conformance.suite.test_at_least_once import AtLeastOnceTests
 from kanal_conformance.suite.test_bad_input import BadInputTests
+from kanal_conformance.suite.test_bulk import BulkTests
 from kanal_conformance.suite.test_cancel_get import CancelAndGetTests
 from kanal_conformance.suite.test_concurrency_limits import ConcurrencyLimitTests
 from kanal_conformance.suite.test_delays import DelayTests
@@ -32,6 +33,7 @@ class QueueSuite(
     ConcurrencyLimitTests,
     PauseStatsPurgeTests,
     BadInputTests,
+    BulkTests,
     ParityTests,
     ModelTests,
 ):

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from kanal import InvalidTransition, Job, JobNotFound, JobState, Lease, Queue
+from kanal import EACH_KEY, InvalidTransition, Job, JobNotFound, JobSpec, JobState, Lease, Queue, QueueStats
 from kanal_conformance.suite.base import LONG, MARGIN, SHORT, Advance, SuiteBase
+from kanal_conformance.suite.test_bad_input import BAD_IDENTIFIERS, rejected
 
 #: How far two server timestamps of the same instant may differ (storage precision).
 PRECISION = timedelta(milliseconds=2)
@@ -85,6 +86,57 @@ def check_not_found(
 
 #: Parametrize over a job id in a queue that exists, and in one that does not.
 KNOWN_QUEUE = pytest.mark.parametrize("known_queue", [True, False], ids=["known-queue", "unknown-queue"])
+
+
+#: Jobs of keys ``k1``, ``k2`` and none, interleaved: (payload ``<key>-<state>``, key, priority).
+#: The priorities make the order they run in differ from the order they were enqueued in.
+KEYED_JOBS: list[tuple[str, str | None, int]] = [
+    ("k1-leased", "k1", 3),
+    ("k2-ready", "k2", 0),
+    ("free-completed", None, 1),
+    ("k1-ready", "k1", -2),
+    ("k1-dead", "k1", 0),
+    ("k2-scheduled", "k2", 0),
+    ("free-ready", None, 0),
+    ("k1-cancelled", "k1", 0),
+    ("k2-leased", "k2", -1),
+    ("k1-completed", "k1", 2),
+]
+#: Not a job's key: a bad identifier, or the each-key scope of limits.
+BAD_KEYS: dict[str, Any] = {**BAD_IDENTIFIERS, "each-key": EACH_KEY}
+
+
+def keyed_jobs_in_states(queue: Queue, qname: str) -> list[Job]:
+    """Store :data:`KEYED_JOBS` in the empty ``qname``, each in the state its payload names.
+
+    Returns the jobs as stored, in the order they were enqueued.
+    """
+    held_back = ("scheduled", "cancelled")
+    specs = [
+        JobSpec(
+            payload,
+            key=key,
+            priority=priority,
+            lease_timeout=LONG,
+            delay=LONG if payload.endswith(held_back) else None,
+        )
+        for payload, key, priority in KEYED_JOBS
+    ]
+    jobs = queue.enqueue_many(qname, specs)
+    for lease in queue.dequeue(qname, limit=len(specs)):
+        state = lease.payload.split("-")[1]
+        if state == "ready":
+            queue.requeue(lease)
+        elif state == "completed":
+            queue.ack(lease)
+        elif state == "dead":
+            queue.fail(lease, "boom")
+    for job in jobs:
+        if job.payload.endswith("cancelled"):
+            queue.cancel(qname, job.id)
+    stored = [queue.get(qname, job.id) for job in jobs]
+    assert [job.state.value if job else None for job in stored] == [p.split("-")[1] for p, _, _ in KEYED_JOBS]
+    return [job for job in stored if job is not None]
 
 
 def json_text(value: Any) -> str:
@@ -266,3 +318,59 @@ class CancelAndGetTests(SuiteBase):
         assert queue.get(qname, short.id) is None
         assert queue.get(qname, long.id) == kept
         assert (queue.stats(qname).completed, queue.stats(qname).total) == (1, 1)
+
+    # ------------------------------------------------------------------ list_jobs
+
+    @pytest.mark.parametrize(
+        ("key", "states", "expected"),
+        [
+            pytest.param(None, None, [p for p, _, _ in KEYED_JOBS], id="every-job"),
+            pytest.param(
+                "k1",
+                None,
+                ["k1-leased", "k1-ready", "k1-dead", "k1-cancelled", "k1-completed"],
+                id="one-key",
+            ),
+            pytest.param("k2", None, ["k2-ready", "k2-scheduled", "k2-leased"], id="other-key"),
+            pytest.param("k1", ["ready", JobState.DEAD], ["k1-ready", "k1-dead"], id="key-and-states"),
+            pytest.param("k2", JobState.LEASED, ["k2-leased"], id="key-and-state"),
+            pytest.param(None, "leased", ["k1-leased", "k2-leased"], id="state-of-every-key"),
+            pytest.param(
+                None,
+                ["completed", "ready"],
+                ["k2-ready", "free-completed", "k1-ready", "free-ready", "k1-completed"],
+                id="states-of-every-key",
+            ),
+            pytest.param("k2", "completed", [], id="key-without-that-state"),
+            pytest.param("nobody", None, [], id="key-without-jobs"),
+        ],
+    )
+    def test_list_jobs_filters_by_key_and_state_in_enqueue_order(
+        self, queue: Queue, qname: str, key: str | None, states: Any, expected: list[str]
+    ) -> None:
+        jobs = keyed_jobs_in_states(queue, qname)
+        listed = queue.list_jobs(qname, key=key, states=states)
+        assert [job.payload for job in listed] == expected
+        assert listed == [job for job in jobs if job.payload in expected]
+
+    def test_list_jobs_pages_through_the_jobs_of_one_key(self, queue: Queue, qname: str, qname2: str) -> None:
+        queue.enqueue_many(qname, [JobSpec(f"{key}-{i}", key=key) for i in range(5) for key in ("k1", "k2")])
+        k1 = queue.list_jobs(qname, key="k1")
+        assert [job.payload for job in k1] == [f"k1-{i}" for i in range(5)]
+        assert queue.list_jobs(qname, key="k1", limit=2) == k1[:2]
+        assert queue.list_jobs(qname, key="k1", limit=2, offset=2) == k1[2:4]
+        assert queue.list_jobs(qname, key="k1", limit=2, offset=4) == k1[4:]
+        assert queue.list_jobs(qname, key="k1", offset=5) == []
+        assert queue.list_jobs(qname, key="k1", states="ready", limit=3, offset=1) == k1[1:4]
+        assert [job.payload for job in queue.list_jobs(qname, limit=3, offset=3)] == ["k2-1", "k1-2", "k2-2"]
+        assert queue.stats(qname) == QueueStats(queue=qname, ready=10)  # listing leases nothing
+        assert queue.list_jobs(qname2, key="k1") == []
+        assert qname2 not in [stats.queue for stats in queue.queues()]
+
+    @pytest.mark.parametrize("bad", BAD_KEYS.values(), ids=BAD_KEYS.keys())
+    def test_list_jobs_rejects_an_invalid_key(self, queue: Queue, qname: str, bad: Any) -> None:
+        job = queue.enqueue(qname, "x", key="k1")
+        message = rejected(lambda: queue.list_jobs(qname, key=bad), "key")
+        if isinstance(bad, str):
+            assert repr(bad[:40]) in message
+        assert queue.list_jobs(qname) == [job]

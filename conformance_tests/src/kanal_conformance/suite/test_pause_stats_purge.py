@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
 
 from kanal import EACH_KEY, JobSpec, JobState, Queue, QueueStats, RateLimit, StaleLease, StateCounts
 from kanal_conformance.suite.base import LONG, MakeQueue, SuiteBase
+from kanal_conformance.suite.test_bad_input import rejected
+from kanal_conformance.suite.test_cancel_get import BAD_KEYS
 from kanal_conformance.suite.test_rate_limits import keyed, payloads
 
 #: What :func:`one_job_per_state` leaves in the queue.
 EVERY_STATE = QueueStats(scheduled=1, ready=2, leased=1, completed=1, dead=1, cancelled=1)
+
+#: The states :func:`one_job_per_state` brings jobs to through a lease, in this order.
+LEASED_FIRST = ("completed", "dead", "leased")
 
 #: Ways to set a limit on one scope that never holds a job back in these tests.
 LIMITS: dict[str, Callable[[Queue, str, str], None]] = {
@@ -20,22 +26,36 @@ LIMITS: dict[str, Callable[[Queue, str, str], None]] = {
 }
 
 
-def one_job_per_state(queue: Queue, qname: str) -> dict[str, str]:
-    """Fill ``qname`` as :data:`EVERY_STATE` says; return the job ids by payload.
+def one_job_per_state(queue: Queue, qname: str, keys: Sequence[str | None] = (None,)) -> dict[str, str]:
+    """Fill ``qname`` as :data:`EVERY_STATE` says, once for each of ``keys``; return the job ids by payload.
 
-    Each payload names its job's state (``ready-0`` and ``ready-1`` for the two ready jobs).
+    Each payload names its job's state (``ready-0`` and ``ready-1`` for the two ready jobs),
+    after ``<key>/`` for the jobs of a key.
     """
-    first = ("completed", "dead", "leased")
-    jobs = queue.enqueue_many(qname, [JobSpec(state, lease_timeout=LONG) for state in first])
-    done, dead, held = queue.dequeue(qname, limit=3)
-    assert payloads([done, dead, held]) == list(first)
-    queue.ack(done)
-    queue.fail(dead, "boom")
-    cancelled = queue.enqueue(qname, "cancelled")
-    queue.cancel(qname, cancelled.id)
-    jobs += [cancelled, queue.enqueue(qname, "scheduled", delay=LONG)]
-    jobs += queue.enqueue_many(qname, ["ready-0", "ready-1"])
+
+    def named(key: str | None, state: str) -> str:
+        return state if key is None else f"{key}/{state}"
+
+    first = [
+        JobSpec(named(key, state), key=key, lease_timeout=LONG) for key in keys for state in LEASED_FIRST
+    ]
+    jobs = queue.enqueue_many(qname, first)
+    leases = queue.dequeue(qname, limit=len(first))
+    assert payloads(leases) == [spec.payload for spec in first]
+    for done, dead, _held in zip(*[iter(leases)] * len(LEASED_FIRST), strict=True):
+        queue.ack(done)
+        queue.fail(dead, "boom")
+    for key in keys:
+        cancelled = queue.enqueue(qname, named(key, "cancelled"), key=key)
+        queue.cancel(qname, cancelled.id)
+        jobs += [cancelled, queue.enqueue(qname, named(key, "scheduled"), key=key, delay=LONG)]
+        jobs += queue.enqueue_many(qname, [JobSpec(named(key, f"ready-{i}"), key=key) for i in range(2)])
     return {job.payload: job.id for job in jobs}
+
+
+def state_of(payload: str) -> str:
+    """The state a payload of :func:`one_job_per_state` names."""
+    return payload.rpartition("/")[2].split("-")[0]
 
 
 def without(stats: QueueStats, qname: str, *states: str) -> QueueStats:
@@ -162,11 +182,11 @@ class PauseStatsPurgeTests(SuiteBase):
         assert queue.stats(qname) == without(EVERY_STATE, qname, *purged)
         for payload, job_id in ids.items():
             job = queue.get(qname, job_id)
-            if payload.split("-")[0] in purged:
+            if state_of(payload) in purged:
                 assert job is None
             else:
                 assert job is not None
-                assert (job.payload, job.state.value) == (payload, payload.split("-")[0])
+                assert (job.payload, job.state.value) == (payload, state_of(payload))
 
     def test_a_purged_finished_job_id_can_be_enqueued_again(self, queue: Queue, qname: str) -> None:
         queue.enqueue(qname, "first", id="job-1")
@@ -208,4 +228,73 @@ class PauseStatsPurgeTests(SuiteBase):
     def test_purge_of_an_unknown_queue_returns_zero(self, queue: Queue, qname: str) -> None:
         assert queue.purge(qname) == 0
         assert queue.purge(qname, states=["completed", "dead"]) == 0
+        assert queue.purge(qname, key="k1") == 0
         assert queue.stats(qname) == QueueStats(queue=qname)
+
+    # ------------------------------------------------------------------ purge by key
+
+    @pytest.mark.parametrize(
+        ("states", "purged"),
+        [
+            (None, [state.value for state in JobState]),
+            (["ready", JobState.DEAD], ["ready", "dead"]),
+            ("leased", ["leased"]),
+        ],
+        ids=["every-state", "some-states", "one-state"],
+    )
+    def test_purge_by_key_deletes_only_that_keys_jobs(
+        self, queue: Queue, qname: str, states: Any, purged: list[str]
+    ) -> None:
+        ids = one_job_per_state(queue, qname, keys=(None, "k1", "k2"))
+        assert queue.purge(qname, key="k1", states=states) == sum(EVERY_STATE[state] for state in purged)
+        left = {s.value: EVERY_STATE[s] * (2 if s.value in purged else 3) for s in JobState}
+        assert queue.stats(qname) == QueueStats(**left, queue=qname, paused=False, keys={})
+        for payload, job_id in ids.items():
+            job = queue.get(qname, job_id)
+            if payload.startswith("k1/") and state_of(payload) in purged:
+                assert job is None
+            else:
+                assert job is not None
+                assert (job.payload, job.state.value) == (payload, state_of(payload))
+
+    def test_purge_by_key_keeps_limits_and_pause_and_frees_the_keys_slots(
+        self, queue: Queue, qname: str
+    ) -> None:
+        queue.set_concurrency_limit(qname, 1, key="k1")
+        queue.set_rate_limit(qname, RateLimit(rate=2, burst=3), key="k1")
+        queue.set_concurrency_limit(qname, 4, key=EACH_KEY)
+        queue.enqueue_many(qname, keyed("k1", "k2", each=2))
+        held = queue.dequeue(qname, limit=10)
+        assert payloads(held) == ["k1-0", "k2-0", "k2-1"]
+        queue.pause(qname)
+        assert queue.purge(qname, key="k1") == 2
+        with pytest.raises(StaleLease):
+            queue.ack(held[0])
+        assert queue.stats(qname) == QueueStats(
+            queue=qname, leased=2, paused=True, keys={"k2": StateCounts(leased=2)}
+        )
+        assert queue.get_concurrency_limit(qname, key="k1") == 1
+        assert queue.get_rate_limit(qname, key="k1") == RateLimit(rate=2, burst=3)
+        assert queue.get_concurrency_limit(qname, key=EACH_KEY) == 4
+        queue.enqueue_many(qname, keyed("k1", each=2))
+        assert queue.dequeue(qname, limit=10) == []
+        queue.resume(qname)
+        assert payloads(queue.dequeue(qname, limit=10)) == ["k1-0"]  # k1's slot is free; its limit holds
+
+    def test_purge_by_a_key_without_jobs_deletes_nothing(self, queue: Queue, qname: str) -> None:
+        one_job_per_state(queue, qname, keys=(None, "k1"))
+        before = (queue.stats(qname), queue.list_jobs(qname, limit=1000))
+        assert queue.purge(qname, key="k2") == 0
+        assert queue.purge(qname, key="k2", states="ready") == 0
+        assert (queue.stats(qname), queue.list_jobs(qname, limit=1000)) == before
+
+    @pytest.mark.parametrize("bad", BAD_KEYS.values(), ids=BAD_KEYS.keys())
+    def test_purge_rejects_an_invalid_key_and_deletes_nothing(
+        self, queue: Queue, qname: str, bad: Any
+    ) -> None:
+        one_job_per_state(queue, qname, keys=(None, "k1"))
+        before = (queue.stats(qname), queue.list_jobs(qname, limit=1000))
+        message = rejected(lambda: queue.purge(qname, key=bad), "key")
+        if isinstance(bad, str):
+            assert repr(bad[:40]) in message
+        assert (queue.stats(qname), queue.list_jobs(qname, limit=1000)) == before

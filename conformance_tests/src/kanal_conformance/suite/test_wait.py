@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
-from kanal import JobNotFound, JobState, Queue, WaitTimeout
+from kanal import Job, JobNotFound, JobState, Lease, Queue, WaitTimeout
 from kanal_conformance.suite.base import LONG, MARGIN, SHORT, Advance, MakeQueue, SuiteBase
+from kanal_conformance.suite.test_bad_input import rejected
 from kanal_conformance.suite.test_cancel_get import KNOWN_QUEUE, job_in_state
 
 #: Real seconds a background thread sleeps before it acts.
@@ -25,6 +27,16 @@ SLACK = 2.5
 EARLY = 0.02
 
 FINAL_STATES = [JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED]
+#: What ``wait(until=...)`` takes: a state, its name, or several of them.
+Until = JobState | str | Sequence[JobState | str] | None
+#: Not a state, or not states.
+BAD_UNTIL: dict[str, Any] = {
+    "unknown": "running",
+    "one-unknown": ["leased", "bogus"],
+    "int": 5,
+    "bytes": b"ready",
+    "none-in-list": [JobState.READY, None],
+}
 
 
 class Stopwatch:
@@ -61,6 +73,17 @@ def in_background(action: Callable[[], object], after: float = PAUSE) -> Iterato
         raise errors[0]
 
 
+def finisher(other: Queue, job: Job, lease: Lease | None, state: JobState) -> Callable[[], object]:
+    """What ``other`` does to bring ``job`` to the final ``state``: cancel it (not leased), or
+    ack or fail it through ``lease``."""
+    if lease is None:
+        assert state is JobState.CANCELLED
+        return lambda: other.cancel(job.queue, job.id)
+    if state is JobState.COMPLETED:
+        return lambda: other.ack(lease, result={"sent": True})
+    return lambda: other.fail(lease, "boom")
+
+
 class WaitTests(SuiteBase):
     """Waiting: blocking dequeue and waiting for a job to finish."""
 
@@ -68,20 +91,10 @@ class WaitTests(SuiteBase):
     def test_wait_returns_once_another_client_finishes_the_job(
         self, queue: Queue, make_queue: MakeQueue, qname: str, state: JobState
     ) -> None:
-        other = make_queue("sync")
         pending = JobState.READY if state is JobState.CANCELLED else JobState.LEASED
         job, lease = job_in_state(queue, qname, pending, "work")
-
-        def finish() -> None:
-            if lease is None:
-                other.cancel(qname, job.id)
-            elif state is JobState.COMPLETED:
-                other.ack(lease, result={"sent": True})
-            else:
-                other.fail(lease, "boom")
-
         clock = Stopwatch()
-        with in_background(finish):
+        with in_background(finisher(make_queue("sync"), job, lease, state)):
             done = queue.wait(qname, job.id, timeout=BLOCK)
         assert clock.elapsed < PAUSE + SLACK
         assert (done.id, done.state, done.payload) == (job.id, state, "work")
@@ -102,11 +115,14 @@ class WaitTests(SuiteBase):
         assert done.last_error is not None
         assert "lease expired" in done.last_error
 
+    @pytest.mark.parametrize("until", [None, "leased", ["scheduled", "ready"]], ids=str)
     @pytest.mark.parametrize("state", FINAL_STATES, ids=str)
-    def test_wait_returns_a_finished_job_at_once(self, queue: Queue, qname: str, state: JobState) -> None:
+    def test_wait_returns_a_finished_job_at_once(
+        self, queue: Queue, qname: str, state: JobState, until: Until
+    ) -> None:
         stored, _ = job_in_state(queue, qname, state)
-        assert queue.wait(qname, stored.id, timeout=0) == stored
-        assert queue.wait(qname, stored.id) == stored
+        assert queue.wait(qname, stored.id, timeout=0, until=until) == stored
+        assert queue.wait(qname, stored.id, until=until) == stored
 
     @pytest.mark.parametrize("state", [JobState.SCHEDULED, JobState.READY, JobState.LEASED], ids=str)
     def test_wait_times_out_when_nobody_finishes_the_job(
@@ -129,6 +145,141 @@ class WaitTests(SuiteBase):
         with pytest.raises(JobNotFound, match="no-such-job"):
             queue.wait(qname if known_queue else qname2, "no-such-job", timeout=BLOCK)
         assert clock.elapsed < SLACK
+
+    # ------------------------------------------------------------------ wait until
+
+    @pytest.mark.parametrize("until", ["leased", JobState.LEASED, ["leased", "scheduled"]], ids=str)
+    def test_wait_until_leased_returns_once_another_client_takes_the_job(
+        self, queue: Queue, make_queue: MakeQueue, qname: str, until: Until
+    ) -> None:
+        other = make_queue("sync")
+        job = queue.enqueue(qname, "work", lease_timeout=LONG)
+        taken: list[Lease] = []
+        clock = Stopwatch()
+        with in_background(lambda: taken.extend(other.dequeue(qname))):
+            started = queue.wait(qname, job.id, until=until, timeout=BLOCK)
+        assert PAUSE - EARLY <= clock.elapsed < PAUSE + SLACK
+        [lease] = taken
+        assert (started.id, started.state, started.attempts, started.payload) == (
+            job.id,
+            JobState.LEASED,
+            1,
+            "work",
+        )
+        assert started == lease.job == queue.get(qname, job.id)
+
+    @pytest.mark.parametrize("state", [JobState.SCHEDULED, JobState.LEASED], ids=str)
+    def test_wait_until_ready_returns_when_time_makes_the_job_ready(
+        self, queue: Queue, qname: str, advance: Advance, state: JobState
+    ) -> None:
+        short = {"delay": SHORT} if state is JobState.SCHEDULED else {"lease_timeout": SHORT}
+        job, _ = job_in_state(queue, qname, state, "due soon", **short)
+        clock = Stopwatch()
+        with in_background(lambda: advance(SHORT + MARGIN)):
+            ready = queue.wait(qname, job.id, until="ready", timeout=BLOCK)
+        assert clock.elapsed < PAUSE + SHORT + MARGIN + SLACK
+        assert (ready.id, ready.state, ready.attempts) == (job.id, JobState.READY, job.attempts)
+        if state is JobState.LEASED:
+            assert "lease expired" in (ready.last_error or "")
+        assert queue.get(qname, job.id) == ready
+        assert [lease.id for lease in queue.dequeue(qname)] == [job.id]
+
+    @pytest.mark.parametrize("state", [JobState.SCHEDULED, JobState.READY, JobState.LEASED], ids=str)
+    def test_wait_until_a_state_the_job_is_in_returns_it_at_once(
+        self, queue: Queue, qname: str, state: JobState
+    ) -> None:
+        stored, _ = job_in_state(queue, qname, state)
+        clock = Stopwatch()
+        assert queue.wait(qname, stored.id, until=state.value, timeout=0) == stored
+        assert queue.wait(qname, stored.id, until=[state, JobState.COMPLETED]) == stored
+        assert clock.elapsed < SLACK
+
+    @pytest.mark.parametrize(
+        ("start", "until", "end"),
+        [
+            (JobState.READY, "leased", JobState.CANCELLED),
+            (JobState.LEASED, "ready", JobState.COMPLETED),
+            (JobState.LEASED, ["scheduled", "ready"], JobState.DEAD),
+        ],
+        ids=[
+            "cancelled-while-awaiting-leased",
+            "completed-while-awaiting-ready",
+            "dead-while-awaiting-retry",
+        ],
+    )
+    def test_a_final_state_ends_a_wait_until_other_states(
+        self, queue: Queue, make_queue: MakeQueue, qname: str, start: JobState, until: Until, end: JobState
+    ) -> None:
+        job, lease = job_in_state(queue, qname, start, "work")
+        clock = Stopwatch()
+        with in_background(finisher(make_queue("sync"), job, lease, end)):
+            done = queue.wait(qname, job.id, until=until, timeout=BLOCK)
+        assert clock.elapsed < PAUSE + SLACK
+        assert (done.id, done.state, done.payload) == (job.id, end, "work")
+        assert queue.get(qname, job.id) == done
+
+    def test_wait_until_leased_is_not_ended_by_a_move_to_another_state(
+        self, queue: Queue, make_queue: MakeQueue, qname: str
+    ) -> None:
+        other = make_queue("sync")
+        job = queue.enqueue(qname, "idle")
+        clock = Stopwatch()
+        with (
+            in_background(lambda: other.reschedule(qname, job.id, delay=LONG)),
+            pytest.raises(WaitTimeout, match="still scheduled"),
+        ):
+            queue.wait(qname, job.id, until="leased", timeout=BRIEF)
+        assert BRIEF - EARLY <= clock.elapsed < BRIEF + SLACK
+        stored = queue.get(qname, job.id)
+        assert stored is not None
+        assert (stored.state, stored.attempts) == (JobState.SCHEDULED, 0)
+
+    @pytest.mark.parametrize(
+        ("state", "until"),
+        [
+            (JobState.SCHEDULED, "ready"),
+            (JobState.READY, "leased"),
+            (JobState.LEASED, ["scheduled", "ready"]),
+        ],
+        ids=str,
+    )
+    def test_wait_until_times_out_when_the_job_never_gets_there(
+        self, queue: Queue, qname: str, state: JobState, until: Until
+    ) -> None:
+        stored, _ = job_in_state(queue, qname, state)
+        clock = Stopwatch()
+        with pytest.raises(WaitTimeout, match=f"{stored.id}.*still {state.value}") as raised:
+            queue.wait(qname, stored.id, until=until, timeout=BRIEF)
+        assert BRIEF - EARLY <= clock.elapsed < BRIEF + SLACK
+        assert isinstance(raised.value, TimeoutError)
+        assert queue.get(qname, stored.id) == stored
+
+    def test_wait_until_raises_not_found_when_the_job_is_purged_meanwhile(
+        self, queue: Queue, make_queue: MakeQueue, qname: str
+    ) -> None:
+        other = make_queue("sync")
+        job = queue.enqueue(qname, "doomed", key="k1")
+        clock = Stopwatch()
+        with in_background(lambda: other.purge(qname, key="k1")), pytest.raises(JobNotFound, match=job.id):
+            queue.wait(qname, job.id, until="leased", timeout=BLOCK)
+        assert clock.elapsed < PAUSE + SLACK
+        assert queue.get(qname, job.id) is None
+
+    @pytest.mark.parametrize("known", [True, False], ids=["known-job", "unknown-job"])
+    @pytest.mark.parametrize("bad", BAD_UNTIL.values(), ids=BAD_UNTIL.keys())
+    def test_wait_rejects_a_bad_until_before_looking_for_the_job(
+        self, queue: Queue, qname: str, bad: Any, known: bool
+    ) -> None:
+        job = queue.enqueue(qname, "x")
+        clock = Stopwatch()
+        rejected(
+            lambda: queue.wait(qname, job.id if known else "no-such-job", until=bad, timeout=BLOCK), "until"
+        )
+        assert clock.elapsed < SLACK
+        assert queue.get(qname, job.id) == job
+        assert queue.list_jobs(qname) == [job]
+
+    # ---------------------------------------------------------------- blocking dequeue
 
     def test_blocking_dequeue_returns_as_soon_as_a_job_arrives(
         self, queue: Queue, make_queue: MakeQueue, qname: str
