@@ -2,6 +2,7 @@
 
 from kanal_conformance.suite.base import LONG, MARGIN, SHORT, SuiteBase
 from kanal_conformance.suite.test_at_least_once import AtLeastOnceTests
+from kanal_conformance.suite.test_atomicity import AtomicityTests
 from kanal_conformance.suite.test_bad_input import BadInputTests
 from kanal_conformance.suite.test_bulk import BulkTests
 from kanal_conformance.suite.test_cancel_get import CancelAndGetTests
@@ -22,6 +23,7 @@ from kanal_conformance.suite.test_wait import WaitTests
 class QueueSuite(
     EnqueueDequeueTests,
     AtLeastOnceTests,
+    AtomicityTests,
     FencingTests,
     RetryAndDeadLetterTests,
     NoDaemonTests,
