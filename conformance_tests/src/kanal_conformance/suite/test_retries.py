@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from kanal import Job, JobState, Queue
-from kanal_conformance.suite.base import LONG, MARGIN, SHORT, Advance, SuiteBase
+from kanal_conformance.suite.base import LONG, MARGIN, SHORT, Advance, MakeQueue, SuiteBase
 from kanal_conformance.suite.test_fencing import TOLERANCE, stored
 
 
@@ -23,7 +25,46 @@ def snapshot(queue: Queue, qname: str, ids: list[str]) -> list[Job | None]:
     return [queue.get(qname, job_id) for job_id in ids]
 
 
+#: Set if unpickling ever runs the payload's code (it must not).
+UNPICKLED: list[str] = []
+
+
+def _mark_unpickled(note: str) -> None:
+    UNPICKLED.append(note)
+
+
+class _Booby:
+    """Unpickling this calls _mark_unpickled: proof that somebody ran pickle.loads."""
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return _mark_unpickled, ("code ran",)
+
+
+class _PickleWriter:
+    """A serializer that writes pickles: how a pickle blob gets into a JSON queue's store."""
+
+    def dumps(self, value: Any) -> bytes:
+        return pickle.dumps(value)
+
+    def loads(self, data: bytes) -> Any:
+        raise ValueError("this writer does not read (unpickling would run the payload's code)")
+
+
 class RetryAndDeadLetterTests(SuiteBase):
+    def test_a_pickle_blob_under_json_is_dead_lettered_and_never_run(
+        self, queue: Queue, make_queue: MakeQueue, qname: str
+    ) -> None:
+        writer = make_queue("sync", serializer=_PickleWriter())
+        poison = writer.enqueue(qname, _Booby())
+        good = queue.enqueue(qname, {"ok": True})
+        assert [lease.id for lease in queue.dequeue(qname, limit=10)] == [good.id]
+        dead = queue.get(qname, poison.id)
+        assert dead is not None
+        assert (dead.state, dead.attempts) == (JobState.DEAD, 1)
+        assert "cannot be decoded by JSONSerializer" in (dead.last_error or "")
+        assert isinstance(dead.payload, bytes)  # shown raw, never unpickled
+        assert UNPICKLED == []
+
     """Requeue, fail, max_attempts, the dead-letter set and redrive."""
 
     def test_requeue_with_delay_hides_the_job_until_the_delay_passes(
