@@ -234,11 +234,7 @@ class MemoryStore:
         return record.snapshot()
 
     def get(self, queue: str, job_id: str) -> Job | None:
-        q = self._queues.get(queue)
-        if q is None:
-            return None
-        self._tick(q, self.clock.now())
-        record = q.jobs.get(job_id)
+        _, _, record = self._lookup(queue, job_id)
         return None if record is None else record.snapshot()
 
     def list_jobs(
@@ -398,23 +394,23 @@ class MemoryStore:
             q = self._queues[name] = _Queue(name)
         return q
 
-    def _existing(self, queue: str, job_id: str) -> tuple[float, _Queue, _Record]:
+    def _lookup(self, queue: str, job_id: str) -> tuple[float, _Queue | None, _Record | None]:
+        """Now, the queue (brought up to date with time) and the job's record, if they exist."""
         now, q = self.clock.now(), self._queues.get(queue)
-        record = None
-        if q is not None:
-            self._tick(q, now)
-            record = q.jobs.get(job_id)
+        if q is None:
+            return now, None, None
+        self._tick(q, now)
+        return now, q, q.jobs.get(job_id)
+
+    def _existing(self, queue: str, job_id: str) -> tuple[float, _Queue, _Record]:
+        now, q, record = self._lookup(queue, job_id)
         if q is None or record is None:
             raise JobNotFound(f"no job {job_id!r} in queue {queue!r}")
         return now, q, record
 
     def _leased(self, lease: Lease, replay: JobState | None) -> tuple[float, _Queue, _Record]:
         """The record ``lease`` currently holds, or the one it already settled as ``replay``."""
-        now, q = self.clock.now(), self._queues.get(lease.queue)
-        record = None
-        if q is not None:
-            self._tick(q, now)
-            record = q.jobs.get(lease.id)
+        now, q, record = self._lookup(lease.queue, lease.id)
         if q is None or record is None:
             raise StaleLease(f"job {lease.id!r} in queue {lease.queue!r} no longer exists")
         if record.token != lease.token:
