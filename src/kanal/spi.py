@@ -8,13 +8,15 @@ the core decodes them. A backend reports errors with :mod:`kanal.errors` classes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from kanal.errors import StaleLease
 from kanal.flows import AsyncTransport, Flow, SyncTransport
 from kanal.models import Batch, Job, JobState, Lease, QueueStats, RateLimit, Recovery
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,27 +167,27 @@ class BulkDefaults:
     """
 
     def ack(self, lease: Lease, result: bytes | None, result_ttl: float) -> Flow[Job]:
+        """The backend's single ack (the class using these defaults provides it)."""
         raise NotImplementedError
 
     def extend(self, lease: Lease, timeout: float | None) -> Flow[Lease]:
+        """The backend's single extend (the class using these defaults provides it)."""
         raise NotImplementedError
 
     def ack_many(self, leases: Sequence[Lease], result_ttl: float) -> Flow[Batch[Job]]:
-        done: list[Job] = []
-        stale: list[Lease] = []
-        for lease in leases:
-            try:
-                done.append((yield from self.ack(lease, None, result_ttl)))
-            except StaleLease:
-                stale.append(lease)
-        return Batch(done, stale)
+        return _each_lease(leases, lambda lease: self.ack(lease, None, result_ttl))
 
     def extend_many(self, leases: Sequence[Lease], timeout: float | None) -> Flow[Batch[Lease]]:
-        renewed: list[Lease] = []
-        stale: list[Lease] = []
-        for lease in leases:
-            try:
-                renewed.append((yield from self.extend(lease, timeout)))
-            except StaleLease:
-                stale.append(lease)
-        return Batch(renewed, stale)
+        return _each_lease(leases, lambda lease: self.extend(lease, timeout))
+
+
+def _each_lease(leases: Sequence[Lease], step: Callable[[Lease], Flow[T]]) -> Flow[Batch[T]]:
+    """Run ``step`` for every lease in turn; a lease it finds stale goes to ``Batch.stale``."""
+    succeeded: list[T] = []
+    stale: list[Lease] = []
+    for lease in leases:
+        try:
+            succeeded.append((yield from step(lease)))
+        except StaleLease:
+            stale.append(lease)
+    return Batch(succeeded, stale)
