@@ -1,0 +1,361 @@
+"""The Redis backend: each operation is one Lua script run by a flow (see ``kanal.flows``).
+
+The flows here hold all of the backend's Python logic, once for sync and async: argument
+packing, the NOSCRIPT fallback, error mapping, grouping bulk calls by queue, and the
+blocking waits (``BLPOP`` on wake-up lists that the scripts push to).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from redis.exceptions import NoScriptError, ResponseError
+
+from kanal.errors import StaleLease
+from kanal.flows import Flow
+from kanal.models import Batch, Job, JobState, Lease, QueueStats, RateLimit, Recovery, StateCounts
+from kanal.spi import Capabilities, NewJob
+from kanal_redis import replies
+from kanal_redis.calls import Block, Command, Eval
+from kanal_redis.config import RedisConfig
+from kanal_redis.keys import Layout
+from kanal_redis.scripts import script
+from kanal_redis.transport import RedisAsyncTransport, RedisSyncTransport
+
+log = logging.getLogger("kanal.redis")
+T = TypeVar("T")
+
+#: Longest single BLPOP: a blocked client looks again at least this often, so a wake-up
+#: lost in a failover costs at most this much delay.
+BLOCK_MAX = 5.0
+#: On Redis Cluster, a consumer of several queues (in several slots) blocks on one queue
+#: at a time for this long, then looks at them all again.
+CLUSTER_SLICE = 0.05
+#: Jobs a purge deletes per script call, so no call blocks the server for long.
+PURGE_CHUNK = 1000
+_STATES = ("scheduled", "ready", "leased", "completed", "dead", "cancelled")
+
+
+def _us(seconds: float) -> int:
+    return round(seconds * 1_000_000)
+
+
+class RedisBackend:
+    """Jobs in Redis (standalone, Sentinel-fronted or Cluster), one atomic script per change.
+
+    Build it with :meth:`from_url`; ``kanal.connect("redis://…")`` does.
+    """
+
+    capabilities = Capabilities(push_wakeups=True)
+
+    def __init__(self, config: RedisConfig) -> None:
+        self.config = config
+        self.layout = Layout(config.prefix)
+        self._registered: set[str] = set()
+        self._checked = False
+        self._turn = itertools.count()
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisBackend:
+        """``redis://[user:password@]host[:port][/db][?prefix=P]``, ``rediss://`` (TLS),
+        ``unix:///path.sock[?db=N]``, ``redis+cluster://host:port`` (or ``?cluster=true``).
+
+        Options: ``prefix`` (default ``kanal``): isolates apps or tenants on one server.
+        """
+        return cls(RedisConfig.parse(url, options))
+
+    def __repr__(self) -> str:
+        return f"<RedisBackend {self.config.shown} prefix={self.config.prefix!r}>"
+
+    def sync_transport(self) -> RedisSyncTransport:
+        return RedisSyncTransport(self.config.sync_client(), self.config.shown)
+
+    def async_transport(self) -> RedisAsyncTransport:
+        return RedisAsyncTransport(self.config.async_client(), self.config.shown)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _script(self, name: str, queue: str, args: Sequence[Any], job_id: str = "") -> Flow[Any]:
+        """Run script ``name`` on ``queue``'s keys; EVAL it when the server lacks it."""
+        yield from self._check_server()
+        call = Eval(script(name), self.layout.keys(queue), tuple(args))
+        try:
+            try:
+                return (yield call)
+            except NoScriptError:
+                return (yield Eval(call.script, call.keys, call.args, by_sha=False))
+        except ResponseError as exc:
+            mapped = replies.error(str(exc), queue, job_id)
+            if mapped is None:
+                raise
+            raise mapped from None
+
+    def _check_server(self) -> Flow[None]:
+        """Once per backend: warn when the server may evict kanal's keys."""
+        if self._checked:
+            return
+        self._checked = True
+        try:
+            reply = yield Command(("CONFIG", "GET", "maxmemory-policy"))
+        except ResponseError:  # CONFIG is often disabled on managed servers
+            return
+        policies = {_text(v) for v in _config_values(reply)}
+        if policies - {"noeviction"}:
+            log.warning(
+                "Redis at %s has maxmemory-policy %s: under memory pressure it may evict queued "
+                "jobs; set maxmemory-policy noeviction (see docs/backends/redis.md)",
+                self.config.shown,
+                ", ".join(sorted(policies)),
+            )
+
+    def _register(self, queue: str) -> Flow[None]:
+        """Record the queue's name for ``stats()``/``queues()`` (once per backend)."""
+        if queue not in self._registered:
+            yield Command(("SADD", self.layout.registry, queue))
+            self._registered.add(queue)
+
+    def _queues(self, queue: str | None) -> Flow[list[str]]:
+        if queue is not None:
+            return [queue]
+        names = yield Command(("SMEMBERS", self.layout.registry))
+        return sorted(_text(name) for name in names)
+
+    def _settle(
+        self, name: str, leases: Sequence[Lease], head: Sequence[Any], each: Callable[[Lease], list[Any]]
+    ) -> Flow[list[Any]]:
+        """Run a bulk lease script once per queue; a reply per lease, in the leases' order."""
+        out: list[Any] = [None] * len(leases)
+        by_queue: dict[str, list[int]] = {}
+        for i, lease in enumerate(leases):
+            by_queue.setdefault(lease.queue, []).append(i)
+        for queue, indexes in by_queue.items():
+            args = [*head, len(indexes)]
+            for i in indexes:
+                args += each(leases[i])
+            rows = yield from self._script(name, queue, args)
+            for i, row in zip(indexes, rows, strict=True):
+                out[i] = row
+        return out
+
+    # ------------------------------------------------------------------ protocol
+
+    def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> Flow[list[Job]]:
+        yield from self._register(queue)
+        args: list[Any] = [len(jobs)]
+        for new in jobs:
+            args += (
+                new.id,
+                new.payload,
+                new.priority,
+                new.key or "",
+                _us(new.delay),
+                "" if new.run_at is None else _us(new.run_at),
+                "" if new.max_attempts is None else new.max_attempts,
+                _us(new.lease_timeout),
+            )
+        rows = yield from self._script("enqueue", queue, args)
+        return [replies.job(queue, row) for row in rows]
+
+    def dequeue(self, queue: str, limit: int, lease_timeout: float | None) -> Flow[list[Lease]]:
+        args = (limit, _us(lease_timeout or 0), secrets.token_hex(8) + "-")
+        rows = yield from self._script("dequeue", queue, args)
+        return [replies.lease(queue, row) for row in rows]
+
+    def ack_and_dequeue(
+        self, lease: Lease, result: bytes | None, result_ttl: float, limit: int, lease_timeout: float | None
+    ) -> Flow[tuple[Job, list[Lease]]]:
+        """Complete ``lease`` and lease up to ``limit`` more jobs of its queue, in one call."""
+        args = (
+            _us(result_ttl),
+            lease.id,
+            lease.token,
+            *_result(result),
+            limit,
+            _us(lease_timeout or 0),
+            secrets.token_hex(8) + "-",
+        )
+        done, rows = yield from self._script("ack_dequeue", lease.queue, args, lease.id)
+        return _held(lease, done, replies.job), [replies.lease(lease.queue, row) for row in rows]
+
+    def wait_ready(self, queues: Sequence[str], timeout: float) -> Flow[None]:
+        soonest = timeout
+        for queue in queues:
+            due = yield from self._script("ready_in", queue, ())
+            if due == 0:
+                return
+            if due > 0:
+                soonest = min(soonest, due / 1e6)
+        wait = min(soonest, BLOCK_MAX)
+        keys = tuple(self.layout.key(q, "WAKE") for q in queues)
+        if self.config.cluster and len(keys) > 1:  # keys in several slots: one at a time
+            keys, wait = (keys[next(self._turn) % len(keys)],), min(wait, CLUSTER_SLICE)
+        yield Block(keys, wait)
+
+    def ack(self, lease: Lease, result: bytes | None, result_ttl: float) -> Flow[Job]:
+        args = (_us(result_ttl), 1, lease.id, lease.token, *_result(result))
+        [done] = yield from self._script("ack", lease.queue, args, lease.id)
+        return _held(lease, done, replies.job)
+
+    def ack_many(self, leases: Sequence[Lease], result_ttl: float) -> Flow[Batch[Job]]:
+        rows = yield from self._settle(
+            "ack", leases, (_us(result_ttl),), lambda lease: [lease.id, lease.token, "0", ""]
+        )
+        return _batch(leases, rows, replies.job)
+
+    def requeue(self, lease: Lease, delay: float, error: str | None) -> Flow[Job]:
+        args = (lease.id, lease.token, _us(delay), error or "")
+        row = yield from self._script("requeue", lease.queue, args, lease.id)
+        return replies.job(lease.queue, row)
+
+    def fail(self, lease: Lease, error: str) -> Flow[Job]:
+        row = yield from self._script("fail", lease.queue, (lease.id, lease.token, error), lease.id)
+        return replies.job(lease.queue, row)
+
+    def extend(self, lease: Lease, timeout: float | None) -> Flow[Lease]:
+        args = (_us(timeout or 0), 1, lease.id, lease.token)
+        [done] = yield from self._script("extend", lease.queue, args, lease.id)
+        return _held(lease, done, replies.lease)
+
+    def extend_many(self, leases: Sequence[Lease], timeout: float | None) -> Flow[Batch[Lease]]:
+        rows = yield from self._settle(
+            "extend", leases, (_us(timeout or 0),), lambda lease: [lease.id, lease.token]
+        )
+        return _batch(leases, rows, replies.lease)
+
+    def reschedule(self, queue: str, job_id: str, delay: float, run_at: float | None) -> Flow[Job]:
+        args = (job_id, _us(delay), "" if run_at is None else _us(run_at))
+        row = yield from self._script("reschedule", queue, args, job_id)
+        return replies.job(queue, row)
+
+    def cancel(self, queue: str, job_id: str, ttl: float) -> Flow[Job]:
+        row = yield from self._script("cancel", queue, (job_id, _us(ttl)), job_id)
+        return replies.job(queue, row)
+
+    def get(self, queue: str, job_id: str) -> Flow[Job | None]:
+        row = yield from self._script("get", queue, (job_id,), job_id)
+        return None if row is None else replies.job(queue, row)
+
+    def wait_job(self, queue: str, job_id: str, until: Sequence[JobState], timeout: float) -> Flow[None]:
+        due = yield from self._script("watch", queue, (job_id, *until), job_id)
+        if due == 0:
+            return
+        wait = timeout if due < 0 else min(timeout, due / 1e6)
+        yield Block((self.layout.waiters(queue, job_id),), min(wait, BLOCK_MAX))
+
+    def list_jobs(
+        self, queue: str, states: Sequence[JobState], key: str | None, limit: int, offset: int
+    ) -> Flow[list[Job]]:
+        rows = yield from self._script("list_jobs", queue, (key or "", limit, offset, *states))
+        return [replies.job(queue, row) for row in rows]
+
+    def redrive(self, queue: str, job_ids: Sequence[str] | None, limit: int) -> Flow[int]:
+        if job_ids is not None and not job_ids:
+            return 0
+        moved = yield from self._script("redrive", queue, (limit, *(job_ids or ())))
+        return int(moved)
+
+    def purge(self, queue: str, states: Sequence[JobState], key: str | None) -> Flow[int]:
+        total, more = 0, True
+        while more:
+            deleted, more = yield from self._script("purge", queue, (key or "", PURGE_CHUNK, *states))
+            total += int(deleted)
+        return total
+
+    def set_rate_limit(self, queue: str, key: str | None, limit: RateLimit | None) -> Flow[None]:
+        yield from self._register(queue)
+        value = "" if limit is None else f"{limit.rate!r} {limit.burst!r}"
+        yield from self._script("set_limit", queue, ("rl", key or "", value))
+
+    def get_rate_limit(self, queue: str, key: str | None) -> Flow[RateLimit | None]:
+        value = yield Command(("HGET", self.layout.key(queue, "META"), f"rl:{key or ''}"))
+        if value is None:
+            return None
+        rate, burst = value.split()
+        return RateLimit(rate=float(rate), burst=float(burst))
+
+    def set_concurrency_limit(self, queue: str, key: str | None, limit: int | None) -> Flow[None]:
+        yield from self._register(queue)
+        yield from self._script("set_limit", queue, ("cc", key or "", "" if limit is None else limit))
+
+    def get_concurrency_limit(self, queue: str, key: str | None) -> Flow[int | None]:
+        value = yield Command(("HGET", self.layout.key(queue, "META"), f"cc:{key or ''}"))
+        return None if value is None else int(value)
+
+    def pause(self, queue: str) -> Flow[None]:
+        yield from self._register(queue)
+        yield from self._script("pause", queue, (1,))
+
+    def resume(self, queue: str) -> Flow[None]:
+        yield from self._register(queue)
+        yield from self._script("pause", queue, (0,))
+
+    def stats(self, queue: str | None) -> Flow[list[QueueStats]]:
+        out = []
+        for name in (yield from self._queues(queue)):
+            *counts, paused, per_key = yield from self._script("stats", name, ())
+            keys: dict[str, dict[str, int]] = {}
+            triples = iter(per_key)
+            for key, state, count in zip(triples, triples, triples, strict=True):
+                keys.setdefault(_text(key), {})[_text(state)] = int(count)
+            out.append(
+                QueueStats(
+                    **dict(zip(_STATES, map(int, counts), strict=True)),
+                    queue=name,
+                    paused=bool(paused),
+                    keys={k: StateCounts.from_mapping(c) for k, c in sorted(keys.items())},
+                )
+            )
+        return out
+
+    def recover(self, queue: str | None) -> Flow[Recovery]:
+        totals = [0, 0, 0]
+        for name in (yield from self._queues(queue)):
+            done = yield from self._script("recover", name, ())
+            totals = [a + int(b) for a, b in zip(totals, done, strict=True)]
+        return Recovery(*totals)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _config_values(reply: Any) -> Iterable[Any]:
+    """The values of a CONFIG GET reply: a list, a dict, or (on Cluster) one per node."""
+    if isinstance(reply, dict):
+        values = list(reply.values())
+        if values and isinstance(values[0], dict | list):
+            return itertools.chain.from_iterable(_config_values(v) for v in values)
+        return values
+    return list(reply)[1::2]
+
+
+def _result(result: bytes | None) -> tuple[str, bytes]:
+    return ("0", b"") if result is None else ("1", result)
+
+
+def _held(lease: Lease, done: Sequence[Any], parse: Callable[[str, Any], T]) -> T:
+    """The settled job from a ``{1, reply}`` / ``{0, why}`` pair, or StaleLease."""
+    ok, value = done
+    if not ok:
+        raise _stale(lease, value)
+    return parse(lease.queue, value)
+
+
+def _stale(lease: Lease, text: bytes) -> StaleLease:
+    error = replies.error(_text(text), lease.queue, lease.id)
+    return error if isinstance(error, StaleLease) else StaleLease(_text(text))
+
+
+def _batch(leases: Sequence[Lease], rows: Sequence[Any], parse: Callable[[str, Any], T]) -> Batch[T]:
+    succeeded: list[T] = []
+    stale: list[Lease] = []
+    for lease, (ok, value) in zip(leases, rows, strict=True):
+        if ok:
+            succeeded.append(parse(lease.queue, value))
+        else:
+            stale.append(lease)
+    return Batch(succeeded, stale)

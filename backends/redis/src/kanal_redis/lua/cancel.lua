@@ -1,0 +1,11 @@
+-- cancel: cancel a scheduled or ready job, keeping a tombstone for ttl.
+-- ARGV: id, ttl (us)
+-- Reply: the job reply.
+tick()
+local job = load(ARGV[1])
+if not job then raise('NOTFOUND') end
+if job.st == 'cancelled' then return reply(job.id) end
+if job.st ~= 'scheduled' and job.st ~= 'ready' then raise('TRANSITION', job.st .. ' cancelled') end
+local ttl = tonumber(ARGV[2])
+finish(job, 'cancelled', NOW, ttl, nil)
+return settled(job, ttl)

@@ -1,0 +1,18 @@
+-- extend: push leases' expiry to now + timeout (0: each job's own lease timeout).
+-- ARGV: timeout (us), n, then n times: id, token
+-- Reply: per lease {1, job reply} or {0, why the lease is stale}.
+tick()
+local out = {}
+for i = 0, tonumber(ARGV[2]) - 1 do
+  local job, stale = held_or_stale(ARGV[3 + i * 2], ARGV[4 + i * 2], nil)
+  if job then
+    local expires = NOW + job.lt
+    if tonumber(ARGV[1]) > 0 then expires = NOW + tonumber(ARGV[1]) end
+    redis.call('HSET', job.jk, 'lx', int(expires))
+    redis.call('ZADD', LEASED, expires, job.id)
+    out[i + 1] = {1, reply(job.id)}
+  else
+    out[i + 1] = {0, stale}
+  end
+end
+return out

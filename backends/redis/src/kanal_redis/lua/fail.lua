@@ -1,0 +1,10 @@
+-- fail: dead-letter a leased job now; a replay with the same token returns the dead job.
+-- ARGV: id, token, error
+-- Reply: the job reply.
+tick()
+local job = held(ARGV[1], ARGV[2], 'dead')
+if job.st == 'leased' then
+  redis.call('HSET', job.jk, 'le', ARGV[3])
+  finish(job, 'dead', NOW, nil, ARGV[2])
+end
+return reply(job.id)

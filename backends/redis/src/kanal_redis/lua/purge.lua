@@ -1,0 +1,25 @@
+-- purge: delete up to a chunk of the queue's jobs in some states (and of one key).
+-- ARGV: key or '', chunk, then the states
+-- Reply: {deleted, 1 if more may match else 0}
+tick()
+local key, chunk = ARGV[1], tonumber(ARGV[2])
+local deleted = 0
+local function purge_ids(ids, check)
+  for _, id in ipairs(ids) do
+    if deleted >= chunk then return end
+    local job = load(id)
+    if job and (not check or check[job.st]) then
+      drop(job)
+      deleted = deleted + 1
+    end
+  end
+end
+local wanted = {}
+for i = 3, #ARGV do wanted[ARGV[i]] = true end
+if key ~= '' then
+  purge_ids(redis.call('ZRANGE', kjobs(key), 0, -1), wanted)
+else
+  for state in pairs(wanted) do purge_ids(redis.call('ZRANGE', BY_STATE[state], 0, chunk - 1), nil) end
+end
+if deleted >= chunk then return {deleted, 1} end
+return {deleted, 0}

@@ -1,0 +1,23 @@
+-- redrive: move dead jobs (these ids, or the oldest up to limit) back to ready with
+-- fresh attempts.
+-- ARGV: limit, then the ids (none: the oldest dead jobs)
+-- Reply: how many were moved.
+tick()
+local ids = {}
+if #ARGV > 1 then
+  for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+else
+  ids = redis.call('ZRANGE', S_DEAD, 0, tonumber(ARGV[1]) - 1)
+end
+local moved = 0
+for _, id in ipairs(ids) do
+  local job = load(id)
+  if job and job.st == 'dead' then
+    redis.call('HSET', job.jk, 'at', 0)
+    redis.call('HDEL', job.jk, 'fa', 'sb')
+    place(job, NOW)
+    moved = moved + 1
+  end
+end
+wake(moved)
+return moved

@@ -1,0 +1,64 @@
+"""Run a flow's calls on redis-py: the blocking client or the asyncio one.
+
+This is the only place where sync and async differ; each call is one command. Network
+failures become :class:`~kanal.errors.BackendUnavailable` naming the server (password
+redacted); any other reply, error replies included, goes back to the flow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import InvalidResponse
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from kanal.errors import BackendUnavailable
+from kanal_redis.calls import Call
+
+_NETWORK_ERRORS = (RedisConnectionError, RedisTimeoutError, InvalidResponse, OSError)
+
+
+def unavailable(exc: Exception, shown: str) -> BackendUnavailable:
+    """The error for a server that cannot be reached or does not speak Redis."""
+    if isinstance(exc, InvalidResponse) or "protocol error" in str(exc).lower():
+        return BackendUnavailable(f"the server at {shown} did not answer as Redis does: {exc}")
+    return BackendUnavailable(f"cannot reach Redis at {shown}: {exc}")
+
+
+class RedisSyncTransport:
+    """Runs calls on a blocking redis-py client."""
+
+    def __init__(self, client: redis.Redis | redis.cluster.RedisCluster, shown: str) -> None:
+        self._client = client
+        self._shown = shown
+
+    def run(self, call: Call) -> Any:
+        try:
+            return self._client.execute_command(*call.command())  # type: ignore[no-untyped-call]
+        except _NETWORK_ERRORS as exc:
+            raise unavailable(exc, self._shown) from exc
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class RedisAsyncTransport:
+    """Runs calls on an asyncio redis-py client."""
+
+    def __init__(self, client: redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster, shown: str) -> None:
+        self._client = client
+        self._shown = shown
+
+    async def run(self, call: Call) -> Any:
+        try:
+            return await self._client.execute_command(*call.command())
+        except _NETWORK_ERRORS as exc:
+            raise unavailable(exc, self._shown) from exc
+
+    async def close(self) -> None:
+        await self._client.aclose()
