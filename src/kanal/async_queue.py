@@ -98,6 +98,24 @@ class AsyncQueue(QueueBase):
         """
         return await self._run(ops.ack(self._ctx, lease, result, result_ttl))
 
+    async def ack_and_dequeue(
+        self,
+        lease: Lease,
+        result: Any = None,
+        *,
+        result_ttl: Seconds | None = None,
+        limit: int = 1,
+        lease_timeout: Seconds | None = None,
+    ) -> tuple[Job, list[Lease]]:
+        """Complete a leased job and lease up to ``limit`` more of its queue: a worker's step.
+
+        Redis does both in one round trip. Never waits: an empty list means nothing was ready.
+        Raises :class:`~kanal.errors.StaleLease` like :meth:`ack`, and then leases nothing.
+        """
+        return await self._run(
+            ops.ack_and_dequeue(self._ctx, lease, result, result_ttl, limit, lease_timeout)
+        )
+
     async def ack_many(self, leases: Iterable[Lease], *, result_ttl: Seconds | None = None) -> Batch[Job]:
         """Complete many leased jobs in one call (no results).
 

@@ -113,6 +113,32 @@ def ack(ctx: Context, lease: Lease, result: Any, result_ttl: Seconds | None) -> 
     return _decode_job(ctx, job)
 
 
+def ack_and_dequeue(
+    ctx: Context,
+    lease: Lease,
+    result: Any,
+    result_ttl: Seconds | None,
+    limit: int,
+    lease_timeout: Seconds | None,
+) -> Flow[tuple[Job, list[Lease]]]:
+    """Complete ``lease``, then lease up to ``limit`` more jobs of its queue (never waiting).
+
+    A backend that can does both in one round trip. A stale lease raises and leases nothing.
+    """
+    _check_lease(lease)
+    ttl = ctx.settings.result_ttl if result_ttl is None else validation.seconds("result_ttl", result_ttl)
+    limit = validation.batch_limit(limit)
+    timeout = validation.optional_seconds("lease_timeout", lease_timeout, allow_zero=False)
+    encoded = None if result is None else _encode(ctx, result, "result")
+    job, raw = yield from ctx.backend.ack_and_dequeue(lease, encoded, ttl, limit, timeout)
+    leases = []
+    for new in raw:
+        decoded = yield from _decode_lease(ctx, new)
+        if decoded is not None:
+            leases.append(decoded)
+    return _decode_job(ctx, job), leases
+
+
 def ack_many(ctx: Context, leases: Iterable[Lease], result_ttl: Seconds | None) -> Flow[Batch[Job]]:
     """Complete many leased jobs at once; leases no longer held come back in ``stale``."""
     batch = _leases(leases)

@@ -85,6 +85,12 @@ class Backend(Protocol):
         """Complete many leased jobs (without results); stale leases are reported, not raised."""
         ...
 
+    def ack_and_dequeue(
+        self, lease: Lease, result: bytes | None, result_ttl: float, limit: int, lease_timeout: float | None
+    ) -> Flow[tuple[Job, list[Lease]]]:
+        """Complete ``lease``, then lease up to ``limit`` jobs of its queue; stale: raise, lease none."""
+        ...
+
     def fail(self, lease: Lease, error: str) -> Flow[Job]:
         """Dead-letter a leased job now; a replay with the same token returns the dead job."""
         ...
@@ -173,6 +179,17 @@ class BulkDefaults:
     def extend(self, lease: Lease, timeout: float | None) -> Flow[Lease]:
         """The backend's single extend (the class using these defaults provides it)."""
         raise NotImplementedError
+
+    def dequeue(self, queue: str, limit: int, lease_timeout: float | None) -> Flow[list[Lease]]:
+        """The backend's dequeue (the class using these defaults provides it)."""
+        raise NotImplementedError
+
+    def ack_and_dequeue(
+        self, lease: Lease, result: bytes | None, result_ttl: float, limit: int, lease_timeout: float | None
+    ) -> Flow[tuple[Job, list[Lease]]]:
+        job = yield from self.ack(lease, result, result_ttl)
+        leases = yield from self.dequeue(lease.queue, limit, lease_timeout)
+        return job, leases
 
     def ack_many(self, leases: Sequence[Lease], result_ttl: float) -> Flow[Batch[Job]]:
         return _each_lease(leases, lambda lease: self.ack(lease, None, result_ttl))

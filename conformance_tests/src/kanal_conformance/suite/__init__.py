@@ -18,6 +18,7 @@ from kanal_conformance.suite.test_pause_stats_purge import PauseStatsPurgeTests
 from kanal_conformance.suite.test_rate_limits import RateLimitTests
 from kanal_conformance.suite.test_retries import RetryAndDeadLetterTests
 from kanal_conformance.suite.test_wait import WaitTests
+from kanal_conformance.suite.test_worker_step import WorkerStepTests
 
 
 class QueueSuite(
@@ -36,6 +37,7 @@ class QueueSuite(
     PauseStatsPurgeTests,
     BadInputTests,
     BulkTests,
+    WorkerStepTests,
     ParityTests,
     ModelTests,
 ):
