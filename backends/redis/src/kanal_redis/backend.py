@@ -182,14 +182,14 @@ class RedisBackend:
         return _held(lease, done, replies.job), [replies.lease(lease.queue, row) for row in rows]
 
     def wait_ready(self, queues: Sequence[str], timeout: float) -> Flow[None]:
-        soonest = timeout
+        soonest = min(timeout, BLOCK_MAX)
         for queue in queues:
-            due = yield from self._script("ready_in", queue, ())
+            due = yield from self._script("ready_in", queue, (_us(soonest),))
             if due == 0:
                 return
             if due > 0:
                 soonest = min(soonest, due / 1e6)
-        wait = min(soonest, BLOCK_MAX)
+        wait = soonest
         keys = tuple(self.layout.key(q, "WAKE") for q in queues)
         if self.config.cluster and len(keys) > 1:  # keys in several slots: one at a time
             keys, wait = (keys[next(self._turn) % len(keys)],), min(wait, CLUSTER_SLICE)

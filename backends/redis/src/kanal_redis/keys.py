@@ -16,12 +16,9 @@ from kanal.errors import ConfigError
 LAYOUT: tuple[tuple[str, str], ...] = (
     ("BASE", ""),
     ("READY", ":ready"),
-    ("SCHED", ":sched"),
-    ("LEASED", ":leased"),
-    ("EXPIRE", ":expire"),
+    ("DUE", ":due"),
     ("PARKED", ":parked"),
     ("META", ":meta"),
-    ("INFLIGHT", ":inflight"),
     ("BUCKETS", ":buckets"),
     ("KEYCOUNT", ":keycount"),
     ("KEYENTRY", ":keyentry"),

@@ -1,35 +1,38 @@
 -- _lib.lua: the helpers every kanal script shares; prepended to each script body.
 --
 -- Before this file, kanal_redis.scripts puts a generated prelude that names the queue's
--- fixed keys (BASE, READY, SCHED, LEASED, EXPIRE, PARKED, META, INFLIGHT, BUCKETS,
--- KEYCOUNT, KEYENTRY, SEQ, WAKE, S_SCHEDULED … S_CANCELLED: KEYS[1..19], all under the
--- queue's hash tag) and FIELDS, the job hash fields a job reply carries, in order.
---
--- Keys built here (job hashes, per-key sets) all start with BASE, so every key a script
--- touches is in the queue's slot. Times are integer microseconds from the server's TIME.
+-- fixed keys (BASE, READY, DUE, PARKED, META, BUCKETS, KEYCOUNT, KEYENTRY, SEQ, WAKE,
+-- S_SCHEDULED … S_CANCELLED: KEYS[1..16], all under the queue's hash tag) and FIELDS, the
+-- job hash fields a job reply carries, in order. Keys built here (job hashes, per-key
+-- sets) all start with BASE, so every key a script touches is in the queue's slot.
+-- Times are integer microseconds from the server's TIME, written with int().
 --
 -- Job hash (BASE:j:<id>): p payload, st state, pr priority, k key, at attempts,
 -- ma max attempts, lt lease timeout, ra run at, ea enqueued at, fd/ld first/last dequeued,
 -- fa finished at, le last error, r result, tk lease token, lx lease expiry, sb token that
 -- settled it, sq enqueue sequence, om ready order, wn clients waiting on a change.
--- A change of state pushes one token per waiting client onto BASE:w:<id>, which they BLPOP.
+--
+-- DUE holds every timer, by time: 's'..id a scheduled job, 'l'..id a lease expiry,
+-- 'e'..id a finished job's expiry, 'p'..key a key waiting for rate tokens.
+-- S_<state> index jobs by state (score: enqueue sequence) for counts and listing.
+-- KEYCOUNT counts a key's jobs per state ('key|state'); 'key|leased' is its in-flight.
+-- A change of a job pushes one token per waiting client onto BASE:w:<id> (they BLPOP).
+-- A script's cost is mostly its redis.call count: the hot paths keep it small.
 
 local BY_STATE = {
   scheduled = S_SCHEDULED, ready = S_READY, leased = S_LEASED,
   completed = S_COMPLETED, dead = S_DEAD, cancelled = S_CANCELLED,
 }
 local FINAL = {completed = true, dead = true, cancelled = true}
--- Work one call does for time-driven changes, per kind (due, expired, tombstones, parked).
+-- Timers one call handles at most, so no call blocks the server for long.
 local TICK = 500
 local WAKE_MAX = 100
 
-local function clock()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local NOW = clock()
-
 local function int(n) return string.format('%d', n) end
+local TIME = redis.call('TIME')
+local NOW = tonumber(TIME[1]) * 1000000 + tonumber(TIME[2])
+local NOW_S = int(NOW)
+
 local function num(s) if s then return tonumber(s) end return nil end
 local function jkey(id) return BASE .. ':j:' .. id end
 local function kready(key) return BASE .. ':kr:' .. key end
@@ -39,23 +42,49 @@ local function raise(code, detail)
   error({err = 'KANAL ' .. code .. ' ' .. (detail or '')})
 end
 
--- A job's hot fields as a table, or nil when there is no such job.
-local function load(id)
-  local jk = jkey(id)
-  local v = redis.call('HMGET', jk, 'st', 'pr', 'k', 'sq', 'at', 'ma', 'lt', 'tk', 'sb', 'ra', 'lx')
-  if not v[1] then return nil end
-  return {
-    id = id, jk = jk, st = v[1], pr = v[2], k = v[3] or nil, sq = v[4], at = tonumber(v[5]),
-    ma = num(v[6]), lt = tonumber(v[7]), tk = v[8] or nil, sb = v[9] or nil, ra = num(v[10]),
-    lx = num(v[11]),
-  }
+-- ARGV[i] as a number, or nil when it is ''.
+local function arg_num(i)
+  if ARGV[i] == '' then return nil end
+  return tonumber(ARGV[i])
 end
 
--- The reply for one job: its id, then FIELDS in order (false where a field is unset).
-local function reply(id)
-  local v = redis.call('HMGET', jkey(id), unpack(FIELDS))
-  table.insert(v, 1, id)
-  return v
+-- The queue's own settings, read once per call (scripts that change META reset it).
+local QM = nil
+local function qmeta()
+  if not QM then
+    local v = redis.call('HMGET', META, 'paused', 'rl:', 'cc:', 'rl:*', 'cc:*', 'sleep')
+    QM = {paused = v[1], rl = v[2], cc = v[3], rl_each = v[4], cc_each = v[5], sleep = v[6]}
+  end
+  return QM
+end
+
+-- ---------------------------------------------------------------- jobs
+
+local COLUMNS = {unpack(FIELDS)}
+for _, f in ipairs({'sq', 'sb', 'om', 'wn'}) do COLUMNS[#COLUMNS + 1] = f end
+
+-- A job's fields as a table (false where unset), or nil when there is no such job.
+local function load(id)
+  local jk = jkey(id)
+  local v = redis.call('HMGET', jk, unpack(COLUMNS))
+  if not v[2] then return nil end
+  local job = {id = id, jk = jk}
+  for i, f in ipairs(COLUMNS) do job[f] = v[i] end
+  return job
+end
+
+-- Write field/value pairs to the job, in Redis and in the table.
+local function put(job, ...)
+  local args = {...}
+  for i = 1, #args, 2 do job[args[i]] = args[i + 1] end
+  redis.call('HSET', job.jk, ...)
+end
+
+-- The reply for one job: its id, then FIELDS in order (nil where unset).
+local function reply(job)
+  local r = {job.id}
+  for i, f in ipairs(FIELDS) do r[i + 1] = job[f] or false end
+  return r
 end
 
 -- Push n wake-up tokens (at most WAKE_MAX, kept 10 s) onto a list that clients BLPOP.
@@ -67,21 +96,28 @@ local function push_tokens(list, n)
   redis.call('PEXPIRE', list, 10000)
 end
 
--- Let up to n blocked consumers try a dequeue again.
+-- Let up to n blocked consumers try a dequeue again, if any said they would block.
 local function wake(n)
-  if n > 0 then push_tokens(WAKE, n) end
+  local sleep = qmeta().sleep
+  if n <= 0 or not sleep then return end
+  if tonumber(sleep) > NOW then
+    push_tokens(WAKE, n)
+  else
+    redis.call('HDEL', META, 'sleep')
+    QM.sleep = false
+  end
 end
 
 -- Wake the clients waiting on a change of this job (see watch.lua).
 local function notify(job)
-  local n = num(redis.call('HGET', job.jk, 'wn') or nil)
-  if n then
-    push_tokens(BASE .. ':w:' .. job.id, n)
+  if job.wn then
+    push_tokens(BASE .. ':w:' .. job.id, tonumber(job.wn))
     redis.call('HDEL', job.jk, 'wn')
+    job.wn = false
   end
 end
 
--- Move a job between the per-state indexes (score: enqueue sequence) and key counters.
+-- Move a job between the per-state indexes and key counters (to = nil: out of them).
 local function move(job, to)
   local from = job.st
   if from then redis.call('ZREM', BY_STATE[from], job.id) end
@@ -100,13 +136,14 @@ end
 
 -- The limits of a scope ('' for the queue, else a key; a key falls back to '*').
 local function limits(scope)
-  local f
+  local q = qmeta()
+  local rl, cc
   if scope == '' then
-    f = redis.call('HMGET', META, 'rl:', 'cc:')
+    rl, cc = q.rl, q.cc
   else
-    f = redis.call('HMGET', META, 'rl:' .. scope, 'cc:' .. scope, 'rl:*', 'cc:*')
+    local v = redis.call('HMGET', META, 'rl:' .. scope, 'cc:' .. scope)
+    rl, cc = v[1] or q.rl_each, v[2] or q.cc_each
   end
-  local rl, cc = f[1] or f[3], f[2] or f[4]
   local rate, burst
   if rl then
     local r, b = string.match(rl, '(%S+) (%S+)')
@@ -128,29 +165,28 @@ local function tokens(scope, rate, burst)
   if t >= burst then
     redis.call('HDEL', BUCKETS, scope)
   else
-    redis.call('HSET', BUCKETS, scope, string.format('%.17g', t) .. ' ' .. int(NOW))
+    redis.call('HSET', BUCKETS, scope, string.format('%.17g', t) .. ' ' .. NOW_S)
   end
   return t
 end
 
-local function take(scope)
-  local rate, burst = limits(scope)
+local function take(scope, rate, burst)
   if rate then
-    redis.call('HSET', BUCKETS, scope, string.format('%.17g', tokens(scope, rate, burst) - 1) .. ' ' .. int(NOW))
+    redis.call('HSET', BUCKETS, scope, string.format('%.17g', tokens(scope, rate, burst) - 1) .. ' ' .. NOW_S)
   end
 end
 
--- How many more jobs the scope may start now, and when it may have room again if none
--- (nil: unlimited; '+inf': when a lease is released; else a time).
+-- How many more jobs the scope may start now; when it may have room again if none
+-- (nil: unlimited; '+inf': when a lease is released; else a time); and its rate.
 local function room(scope)
   local rate, burst, cap = limits(scope)
   local r, wake_at = math.huge, nil
   if cap then
     local used
     if scope == '' then
-      used = redis.call('ZCARD', LEASED)
+      used = redis.call('ZCARD', S_LEASED)
     else
-      used = tonumber(redis.call('HGET', INFLIGHT, scope) or '0')
+      used = tonumber(redis.call('HGET', KEYCOUNT, scope .. '|leased') or '0')
     end
     r = cap - used
     if r < 1 then wake_at = '+inf' end
@@ -160,22 +196,22 @@ local function room(scope)
     if math.floor(t) < r then r = math.floor(t) end
     if t < 1 and not wake_at then wake_at = NOW + math.ceil((1 - t) / rate * 1000000) end
   end
-  return r, wake_at
+  return r, wake_at, rate, burst
 end
 
 -- ---------------------------------------------------------------- ready structures
 --
 -- READY (score: priority; member: 29-char order, then 'j'..id or 'k'..key) holds
--- unkeyed jobs and one entry per key that is not parked, for the key's best job.
--- A key's jobs wait in BASE:kr:<key> (member: order..id). A key without room is parked
--- (PARKED, score: when it may have room) and holds nothing in READY, so it never
--- blocks other keys and costs no work per dequeue.
+-- unkeyed jobs and one entry per key that is not parked, for the key's best job
+-- (KEYENTRY remembers it). A key's jobs wait in BASE:kr:<key> (member: order..id).
+-- A key without room is parked (PARKED; in DUE too if tokens will bring it back) and
+-- holds nothing in READY, so it never blocks other keys and costs no work per dequeue.
 
 local function refresh_key(key)
   local old = redis.call('HGET', KEYENTRY, key)
   if old then redis.call('ZREM', READY, old) end
   local head = {}
-  if not redis.call('ZSCORE', PARKED, key) then
+  if redis.call('SISMEMBER', PARKED, key) == 0 then
     head = redis.call('ZRANGE', kready(key), 0, 0, 'WITHSCORES')
   end
   if head[1] then
@@ -187,19 +223,27 @@ local function refresh_key(key)
   end
 end
 
+local function park(key, wake_at)
+  redis.call('SADD', PARKED, key)
+  if wake_at ~= '+inf' then redis.call('ZADD', DUE, wake_at, 'p' .. key) end
+end
+
 local function unpark(key)
-  if redis.call('ZREM', PARKED, key) == 1 then refresh_key(key) end
+  if redis.call('SREM', PARKED, key) == 1 then
+    redis.call('ZREM', DUE, 'p' .. key)
+    refresh_key(key)
+  end
 end
 
 local function unpark_all()
-  local keys = redis.call('ZRANGE', PARKED, 0, -1)
-  for _, key in ipairs(keys) do unpark(key) end
-  return #keys
+  for _, key in ipairs(redis.call('SMEMBERS', PARKED)) do unpark(key) end
 end
 
-local function push_ready(job, run_at)
-  local order = string.format('%017d%012d', run_at, redis.call('INCR', SEQ))
-  redis.call('HSET', job.jk, 'om', order)
+-- Put a job in the ready structures, writing its order and the given fields.
+-- seq orders jobs ready at the same time (default: a new one).
+local function push_ready(job, run_at, seq, ...)
+  local order = string.format('%017d%012d', run_at, seq or redis.call('INCR', SEQ))
+  put(job, 'om', order, ...)
   if job.k then
     local kr = kready(job.k)
     redis.call('ZADD', kr, job.pr, order .. job.id)
@@ -212,78 +256,76 @@ end
 -- Take a ready or scheduled job out of the structures that hand it out.
 local function unplace(job)
   if job.st == 'scheduled' then
-    redis.call('ZREM', SCHED, job.id)
+    redis.call('ZREM', DUE, 's' .. job.id)
   elseif job.st == 'ready' then
-    local order = redis.call('HGET', job.jk, 'om')
     if job.k then
-      redis.call('ZREM', kready(job.k), order .. job.id)
+      redis.call('ZREM', kready(job.k), job.om .. job.id)
       refresh_key(job.k)
     else
-      redis.call('ZREM', READY, order .. 'j' .. job.id)
+      redis.call('ZREM', READY, job.om .. 'j' .. job.id)
     end
   end
 end
 
--- Make a job (new, or out of every structure) ready or scheduled to run at run_at.
-local function place(job, run_at)
-  local to = 'scheduled'
-  if run_at <= NOW then to = 'ready' end
-  move(job, to)
-  redis.call('HSET', job.jk, 'st', to, 'ra', int(run_at))
-  job.ra = run_at
-  if to == 'ready' then
-    push_ready(job, run_at)
+-- Make a job (out of every structure) ready or scheduled to run at run_at, writing
+-- the given fields too.
+local function place(job, run_at, ...)
+  if run_at <= NOW then
+    move(job, 'ready')
+    push_ready(job, run_at, nil, 'st', 'ready', 'ra', int(run_at), ...)
   else
-    redis.call('ZADD', SCHED, run_at, job.id)
+    move(job, 'scheduled')
+    put(job, 'st', 'scheduled', 'ra', int(run_at), ...)
+    redis.call('ZADD', DUE, run_at, 's' .. job.id)
   end
   notify(job)
-  return to
 end
 
--- Free what a leased job holds: its lease entry and its concurrency slots.
+-- Free what a leased job holds: its lease timer, and its concurrency slot (waking
+-- consumers when a limit may have held them back).
 local function release(job)
-  redis.call('ZREM', LEASED, job.id)
-  local freed = redis.call('HEXISTS', META, 'cc:') == 1
-  if job.k then
-    if redis.call('HINCRBY', INFLIGHT, job.k, -1) <= 0 then redis.call('HDEL', INFLIGHT, job.k) end
-    if redis.call('ZSCORE', PARKED, job.k) then
-      unpark(job.k)
-      freed = true
-    end
+  redis.call('ZREM', DUE, 'l' .. job.id)
+  local freed = qmeta().cc
+  if job.k and redis.call('SISMEMBER', PARKED, job.k) == 1 then
+    unpark(job.k)
+    freed = true
   end
   if freed then wake(1) end
 end
 
--- Delete a job and every trace of it.
-local function drop(job)
-  if job.st == 'leased' then release(job) else unplace(job) end
-  notify(job)
+local function forget(job)
   move(job, nil)
-  redis.call('ZREM', EXPIRE, job.id)
   if job.k then redis.call('ZREM', kjobs(job.k), job.id) end
   redis.call('DEL', job.jk)
 end
 
--- Move a job to a final state; keep it ttl microseconds (nil: until purged; 0: the
--- caller drops it after building its reply).
-local function finish(job, state, at, ttl, settled_by)
-  if job.st == 'leased' then release(job) else unplace(job) end
-  move(job, state)
-  redis.call('HSET', job.jk, 'st', state, 'fa', int(at))
-  if settled_by then
-    redis.call('HSET', job.jk, 'sb', settled_by)
+-- Delete a job and every trace of it.
+local function drop(job)
+  if job.st == 'leased' then
+    release(job)
+  elseif FINAL[job.st] then
+    redis.call('ZREM', DUE, 'e' .. job.id)
   else
-    redis.call('HDEL', job.jk, 'sb')
+    unplace(job)
   end
-  if ttl and ttl > 0 then redis.call('ZADD', EXPIRE, NOW + ttl, job.id) end
   notify(job)
+  forget(job)
 end
 
--- The job's reply, then the job dropped if it was finished with a zero TTL.
-local function settled(job, ttl)
-  local r = reply(job.id)
-  if ttl == 0 then drop(job) end
-  return r
+-- Move a job to a final state, writing the given fields too; keep it ttl microseconds
+-- (nil: until purged; 0: delete it now, the table still holding it for the reply).
+local function finish(job, state, at, ttl, settled_by, ...)
+  if job.st == 'leased' then release(job) else unplace(job) end
+  notify(job)
+  if ttl == 0 then
+    forget(job)
+    local fields = {'st', state, 'fa', int(at), ...}
+    for i = 1, #fields, 2 do job[fields[i]] = fields[i + 1] end
+    return
+  end
+  move(job, state)
+  put(job, 'st', state, 'fa', int(at), 'sb', settled_by or '', ...)
+  if ttl then redis.call('ZADD', DUE, NOW + ttl, 'e' .. job.id) end
 end
 
 -- ---------------------------------------------------------------- time
@@ -292,37 +334,37 @@ end
 -- finished jobs past their TTL, unpark keys whose tokens are back. Bounded per call.
 local function tick()
   local promoted, reclaimed, dead = 0, 0, 0
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', SCHED, '-inf', NOW, 'LIMIT', 0, TICK)) do
-    redis.call('ZREM', SCHED, id)
-    local job = load(id)
-    if job and job.st == 'scheduled' then
-      move(job, 'ready')
-      redis.call('HSET', job.jk, 'st', 'ready')
-      push_ready(job, job.ra)
-      notify(job)
-      promoted = promoted + 1
-    end
-  end
-  local due = redis.call('ZRANGEBYSCORE', LEASED, '-inf', NOW, 'WITHSCORES', 'LIMIT', 0, TICK)
+  local due = redis.call('ZRANGEBYSCORE', DUE, '-inf', NOW, 'WITHSCORES', 'LIMIT', 0, TICK)
   for i = 1, #due, 2 do
-    local job, expired = load(due[i]), tonumber(due[i + 1])
-    if job.ma and job.at >= job.ma then
-      redis.call('HSET', job.jk, 'le', 'lease expired (attempt ' .. job.at .. ' of ' .. job.ma .. ')')
-      finish(job, 'dead', expired, nil, nil)
-      dead = dead + 1
+    local member, at = due[i], tonumber(due[i + 1])
+    local kind, name = string.sub(member, 1, 1), string.sub(member, 2)
+    redis.call('ZREM', DUE, member)
+    if kind == 'p' then
+      unpark(name)
     else
-      redis.call('HSET', job.jk, 'le', 'lease expired')
-      release(job)
-      place(job, expired)
-      reclaimed = reclaimed + 1
+      local job = load(name)
+      if not job then
+        -- nothing left to do
+      elseif kind == 's' and job.st == 'scheduled' then
+        move(job, 'ready')
+        push_ready(job, tonumber(job.ra), nil, 'st', 'ready')
+        notify(job)
+        promoted = promoted + 1
+      elseif kind == 'l' and job.st == 'leased' then
+        local ma, attempts = num(job.ma or nil), tonumber(job.at)
+        if ma and attempts >= ma then
+          finish(job, 'dead', at, nil, nil, 'le', 'lease expired (attempt ' .. attempts .. ' of ' .. ma .. ')')
+          dead = dead + 1
+        else
+          release(job)
+          place(job, at, 'le', 'lease expired')
+          reclaimed = reclaimed + 1
+        end
+      elseif kind == 'e' and FINAL[job.st] then
+        notify(job)
+        forget(job)
+      end
     end
-  end
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', EXPIRE, '-inf', NOW, 'LIMIT', 0, TICK)) do
-    local job = load(id)
-    if job then drop(job) else redis.call('ZREM', EXPIRE, id) end
-  end
-  for _, key in ipairs(redis.call('ZRANGEBYSCORE', PARKED, '-inf', NOW, 'LIMIT', 0, TICK)) do
-    unpark(key)
   end
   return {promoted, reclaimed, dead}
 end
@@ -348,16 +390,16 @@ local function held_or_stale(id, token, replay)
 end
 
 local function lease(job, lease_us, token)
-  local expires = NOW + job.lt
+  local expires = NOW + tonumber(job.lt)
   if lease_us > 0 then expires = NOW + lease_us end
   move(job, 'leased')
-  job.at = job.at + 1
-  job.tk = token
-  redis.call('HSET', job.jk, 'st', 'leased', 'at', job.at, 'tk', token, 'lx', int(expires), 'ld', int(NOW))
-  redis.call('HSETNX', job.jk, 'fd', int(NOW))
-  redis.call('HDEL', job.jk, 'sb')
-  redis.call('ZADD', LEASED, expires, job.id)
-  if job.k then redis.call('HINCRBY', INFLIGHT, job.k, 1) end
+  local attempts = int(tonumber(job.at) + 1)
+  if job.fd then
+    put(job, 'st', 'leased', 'at', attempts, 'tk', token, 'lx', int(expires), 'ld', NOW_S, 'sb', '')
+  else
+    put(job, 'st', 'leased', 'at', attempts, 'tk', token, 'lx', int(expires), 'ld', NOW_S, 'sb', '', 'fd', NOW_S)
+  end
+  redis.call('ZADD', DUE, expires, 'l' .. job.id)
   notify(job)
 end
 
@@ -365,62 +407,66 @@ end
 -- room is parked on the way. token_base .. n makes each lease's token.
 local function dequeue(limit, lease_us, token_base)
   local out = {}
-  if redis.call('HEXISTS', META, 'paused') == 1 then return out end
-  local budget = math.min(limit, (room('')))
-  local queue_rated = limits('') ~= nil
+  if qmeta().paused then return out end
+  local budget, _, qrate, qburst = room('')
+  budget = math.min(limit, budget)
   local steps = budget + 1000
+  local function take_job(job)
+    lease(job, lease_us, token_base .. #out)
+    take('', qrate, qburst)
+    out[#out + 1] = reply(job)
+  end
   while #out < budget and steps > 0 do
-    steps = steps - 1
-    local head = redis.call('ZRANGE', READY, 0, 0)[1]
-    if not head then break end
-    local id, key = nil, nil
-    if string.sub(head, 30, 30) == 'j' then
-      redis.call('ZREM', READY, head)
-      id = string.sub(head, 31)
-    else
-      key = string.sub(head, 31)
-      local r, wake_at = room(key)
-      if r >= 1 then
-        id = string.sub(redis.call('ZPOPMIN', kready(key))[1], 30)
-        refresh_key(key)
-        take(key)
+    local heads = redis.call('ZPOPMIN', READY, budget - #out)
+    if #heads == 0 then break end
+    for i = 1, #heads, 2 do
+      steps = steps - 1
+      local head = heads[i]
+      if string.sub(head, 30, 30) == 'j' then
+        local job = load(string.sub(head, 31))
+        if job then take_job(job) end
       else
-        redis.call('ZREM', READY, head)
+        local key = string.sub(head, 31)
         redis.call('HDEL', KEYENTRY, key)
-        redis.call('ZADD', PARKED, wake_at, key)
+        local r, wake_at, rate, burst = room(key)
+        local top = r >= 1 and redis.call('ZPOPMIN', kready(key))[1]
+        if top then
+          take_job(load(string.sub(top, 30)))
+          take(key, rate, burst)
+          refresh_key(key)
+        elseif r >= 1 then
+          refresh_key(key)
+        else
+          park(key, wake_at)
+        end
+        -- The key's next job may now come before the heads popped after it: put them back.
+        local rest = {}
+        for j = i + 2, #heads, 2 do
+          rest[#rest + 1] = heads[j + 1]
+          rest[#rest + 1] = heads[j]
+        end
+        if #rest > 0 then redis.call('ZADD', READY, unpack(rest)) end
+        break
       end
-    end
-    if id then
-      local job = load(id)
-      lease(job, lease_us, token_base .. #out)
-      if queue_rated then take('') end
-      out[#out + 1] = reply(id)
     end
   end
   return out
 end
 
 -- Complete leased jobs. items: {id, token, result or false}; returns a reply per item:
--- {1, job reply} or {0, error text}.
+-- {1, job reply} or {0, why the lease is stale}.
 local function ack(items, ttl)
   local out = {}
   for i, item in ipairs(items) do
     local job, stale = held_or_stale(item[1], item[2], 'completed')
     if job and job.st == 'leased' then
-      if item[3] then redis.call('HSET', job.jk, 'r', item[3]) else redis.call('HDEL', job.jk, 'r') end
-      finish(job, 'completed', NOW, ttl, item[2])
-      out[i] = {1, settled(job, ttl)}
-    elseif job then
-      out[i] = {1, reply(job.id)}
-    else
-      out[i] = {0, stale}
+      if item[3] then
+        finish(job, 'completed', NOW, ttl, item[2], 'r', item[3])
+      else
+        finish(job, 'completed', NOW, ttl, item[2])
+      end
     end
+    if job then out[i] = {1, reply(job)} else out[i] = {0, stale} end
   end
   return out
-end
-
--- ARGV[i] as a number, or nil when it is ''.
-local function arg_num(i)
-  if ARGV[i] == '' then return nil end
-  return tonumber(ARGV[i])
 end

@@ -4,8 +4,8 @@
 tick()
 local job = load(ARGV[1])
 if not job then raise('NOTFOUND') end
-if job.st == 'cancelled' then return reply(job.id) end
-if job.st ~= 'scheduled' and job.st ~= 'ready' then raise('TRANSITION', job.st .. ' cancelled') end
-local ttl = tonumber(ARGV[2])
-finish(job, 'cancelled', NOW, ttl, nil)
-return settled(job, ttl)
+if job.st ~= 'cancelled' then
+  if job.st ~= 'scheduled' and job.st ~= 'ready' then raise('TRANSITION', job.st .. ' cancelled') end
+  finish(job, 'cancelled', NOW, tonumber(ARGV[2]), nil)
+end
+return reply(job)

@@ -6,11 +6,11 @@ local out = {}
 for i = 0, tonumber(ARGV[2]) - 1 do
   local job, stale = held_or_stale(ARGV[3 + i * 2], ARGV[4 + i * 2], nil)
   if job then
-    local expires = NOW + job.lt
+    local expires = NOW + tonumber(job.lt)
     if tonumber(ARGV[1]) > 0 then expires = NOW + tonumber(ARGV[1]) end
-    redis.call('HSET', job.jk, 'lx', int(expires))
-    redis.call('ZADD', LEASED, expires, job.id)
-    out[i + 1] = {1, reply(job.id)}
+    put(job, 'lx', int(expires))
+    redis.call('ZADD', DUE, expires, 'l' .. job.id)
+    out[i + 1] = {1, reply(job)}
   else
     out[i + 1] = {0, stale}
   end

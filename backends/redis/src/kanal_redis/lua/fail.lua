@@ -3,8 +3,5 @@
 -- Reply: the job reply.
 tick()
 local job = held(ARGV[1], ARGV[2], 'dead')
-if job.st == 'leased' then
-  redis.call('HSET', job.jk, 'le', ARGV[3])
-  finish(job, 'dead', NOW, nil, ARGV[2])
-end
-return reply(job.id)
+if job.st == 'leased' then finish(job, 'dead', NOW, nil, ARGV[2], 'le', ARGV[3]) end
+return reply(job)

@@ -2,5 +2,6 @@
 -- ARGV: id
 -- Reply: the job reply, or nil.
 tick()
-if redis.call('EXISTS', jkey(ARGV[1])) == 0 then return false end
-return reply(ARGV[1])
+local job = load(ARGV[1])
+if not job then return false end
+return reply(job)

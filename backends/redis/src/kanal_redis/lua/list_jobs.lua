@@ -9,7 +9,7 @@ if key ~= '' then
   local skipped = 0
   for _, id in ipairs(redis.call('ZRANGE', kjobs(key), 0, -1)) do
     if wanted[redis.call('HGET', jkey(id), 'st')] then
-      if skipped < offset then skipped = skipped + 1 else out[#out + 1] = reply(id) end
+      if skipped < offset then skipped = skipped + 1 else out[#out + 1] = reply(load(id)) end
       if #out >= limit then break end
     end
   end
@@ -21,5 +21,5 @@ for state in pairs(wanted) do
   for i = 1, #page, 2 do found[#found + 1] = {tonumber(page[i + 1]), page[i]} end
 end
 table.sort(found, function(a, b) return a[1] < b[1] end)
-for i = offset + 1, math.min(#found, offset + limit) do out[#out + 1] = reply(found[i][2]) end
+for i = offset + 1, math.min(#found, offset + limit) do out[#out + 1] = reply(load(found[i][2])) end
 return out

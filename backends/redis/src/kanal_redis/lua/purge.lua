@@ -4,22 +4,22 @@
 tick()
 local key, chunk = ARGV[1], tonumber(ARGV[2])
 local deleted = 0
-local function purge_ids(ids, check)
+local wanted = {}
+for i = 3, #ARGV do wanted[ARGV[i]] = true end
+local function purge_ids(ids)
   for _, id in ipairs(ids) do
     if deleted >= chunk then return end
     local job = load(id)
-    if job and (not check or check[job.st]) then
+    if job and wanted[job.st] then
       drop(job)
       deleted = deleted + 1
     end
   end
 end
-local wanted = {}
-for i = 3, #ARGV do wanted[ARGV[i]] = true end
 if key ~= '' then
-  purge_ids(redis.call('ZRANGE', kjobs(key), 0, -1), wanted)
+  purge_ids(redis.call('ZRANGE', kjobs(key), 0, -1))
 else
-  for state in pairs(wanted) do purge_ids(redis.call('ZRANGE', BY_STATE[state], 0, chunk - 1), nil) end
+  for state in pairs(wanted) do purge_ids(redis.call('ZRANGE', BY_STATE[state], 0, chunk - 1)) end
 end
 if deleted >= chunk then return {deleted, 1} end
 return {deleted, 0}

@@ -13,9 +13,9 @@ local moved = 0
 for _, id in ipairs(ids) do
   local job = load(id)
   if job and job.st == 'dead' then
-    redis.call('HSET', job.jk, 'at', 0)
     redis.call('HDEL', job.jk, 'fa', 'sb')
-    place(job, NOW)
+    job.fa, job.sb = false, false
+    place(job, NOW, 'at', '0')
     moved = moved + 1
   end
 end

@@ -4,17 +4,18 @@
 -- Reply: the job reply.
 tick()
 local job = held(ARGV[1], ARGV[2], nil)
-if job.ma and job.at >= job.ma then
+local ma, attempts = num(job.ma or nil), tonumber(job.at)
+if ma and attempts >= ma then
   local why = ARGV[4]
-  if why == '' then
-    why = 'requeued after the last attempt (' .. job.at .. ' of ' .. job.ma .. ')'
-  end
-  redis.call('HSET', job.jk, 'le', why)
-  finish(job, 'dead', NOW, nil, nil)
+  if why == '' then why = 'requeued after the last attempt (' .. attempts .. ' of ' .. ma .. ')' end
+  finish(job, 'dead', NOW, nil, nil, 'le', why)
 else
-  if ARGV[4] ~= '' then redis.call('HSET', job.jk, 'le', ARGV[4]) end
   release(job)
-  place(job, NOW + tonumber(ARGV[3]))
+  if ARGV[4] ~= '' then
+    place(job, NOW + tonumber(ARGV[3]), 'le', ARGV[4])
+  else
+    place(job, NOW + tonumber(ARGV[3]))
+  end
   wake(1)
 end
-return reply(job.id)
+return reply(job)

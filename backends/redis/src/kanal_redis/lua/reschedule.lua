@@ -8,4 +8,4 @@ if job.st ~= 'scheduled' and job.st ~= 'ready' then raise('TRANSITION', job.st .
 unplace(job)
 place(job, arg_num(3) or NOW + tonumber(ARGV[2]))
 wake(1)
-return reply(job.id)
+return reply(job)

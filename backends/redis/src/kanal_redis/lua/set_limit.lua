@@ -5,13 +5,14 @@
 tick()
 if ARGV[1] == 'rl' then
   -- Settle every bucket at the old rates first.
-  local buckets = redis.call('HKEYS', BUCKETS)
-  for _, scope in ipairs(buckets) do
+  for _, scope in ipairs(redis.call('HKEYS', BUCKETS)) do
     local rate, burst = limits(scope)
     tokens(scope, rate, burst)
   end
 end
 local field = ARGV[1] .. ':' .. ARGV[2]
 if ARGV[3] == '' then redis.call('HDEL', META, field) else redis.call('HSET', META, field, ARGV[3]) end
-wake(unpark_all() + WAKE_MAX)
+QM = nil
+unpark_all()
+wake(WAKE_MAX)
 return 1

@@ -11,6 +11,10 @@ for i = 2, #ARGV do
 end
 redis.call('HINCRBY', job.jk, 'wn', 1)
 local due = -1
-if job.st == 'leased' then due = job.lx - NOW elseif job.st == 'scheduled' then due = job.ra - NOW end
+if job.st == 'leased' then
+  due = tonumber(job.lx) - NOW
+elseif job.st == 'scheduled' then
+  due = tonumber(job.ra) - NOW
+end
 if due ~= -1 and due < 1000 then due = 1000 end
 return due
