@@ -58,8 +58,10 @@ class KanalSystem:
             leases = self._q.dequeue(queue, limit=min(batch, n - done))
             if not leases:
                 raise Starved(queue, done, n)
-            for lease in leases:
-                self._q.ack(lease)
+            if batch == 1:
+                self._q.ack(leases[0])
+            else:
+                self._q.ack_many(leases)
             done += len(leases)
         return done
 
@@ -108,8 +110,10 @@ class KanalAsyncSystem:
             leases = await self._q.dequeue(queue, limit=min(batch, n - done))
             if not leases:
                 raise Starved(queue, done, n)
-            for lease in leases:
-                await self._q.ack(lease)
+            if batch == 1:
+                await self._q.ack(leases[0])
+            else:
+                await self._q.ack_many(leases)
             done += len(leases)
         return done
 
