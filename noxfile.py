@@ -26,13 +26,18 @@ def lint(session: nox.Session) -> None:
 def types(session: nox.Session) -> None:
     """mypy --strict on the packages, the benchmarks, the scripts and the tests."""
     session.run("mypy")
-    session.run("mypy", "--strict", "benchmarks", "scripts", "tests")
+    session.run("mypy", "--strict", "benchmarks", "scripts", "tests", "backends/redis/tests")
 
 
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
-    """The whole test suite: core unit tests and the conformance suite on every backend."""
-    session.run("pytest", *session.posargs)
+    """The whole test suite: core unit tests and the conformance suite on every backend.
+
+    Redis is the server at $KANAL_REDIS_URL (default: the local one); the Redis Cluster
+    tests start their own nodes unless $KANAL_REDIS_CLUSTER_URL names one.
+    """
+    env = {"KANAL_REDIS_URL": os.environ.get("KANAL_REDIS_URL", "redis://127.0.0.1:6379/0")}
+    session.run("pytest", *session.posargs, env=env)
 
 
 @nox.session(venv_backend="none")

@@ -13,7 +13,8 @@
 -- settled it, sq enqueue sequence, om ready order, wn clients waiting on a change.
 --
 -- DUE holds every timer, by time: 's'..id a scheduled job, 'l'..id a lease expiry,
--- 'e'..id a finished job's expiry, 'p'..key a key waiting for rate tokens.
+-- 'e'..id a finished job's expiry, 'p'..key a key waiting for rate tokens, 'b'..scope
+-- a token bucket full again.
 -- S_<state> index jobs by state (score: enqueue sequence) for counts and listing.
 -- KEYCOUNT counts a key's jobs per state ('key|state'); 'key|leased' is its in-flight.
 -- A change of a job pushes one token per waiting client onto BASE:w:<id> (they BLPOP).
@@ -170,9 +171,13 @@ local function tokens(scope, rate, burst)
   return t
 end
 
+-- Spend one token. A stored bucket gets a timer for when it is full again, when tick()
+-- forgets it, so the buckets of keys seen once do not pile up.
 local function take(scope, rate, burst)
   if rate then
-    redis.call('HSET', BUCKETS, scope, string.format('%.17g', tokens(scope, rate, burst) - 1) .. ' ' .. NOW_S)
+    local left = tokens(scope, rate, burst) - 1
+    redis.call('HSET', BUCKETS, scope, string.format('%.17g', left) .. ' ' .. NOW_S)
+    redis.call('ZADD', DUE, NOW + math.ceil((burst - left) / rate * 1000000), 'b' .. scope)
   end
 end
 
@@ -341,6 +346,12 @@ local function tick()
     redis.call('ZREM', DUE, member)
     if kind == 'p' then
       unpark(name)
+    elseif kind == 'b' then
+      local rate, burst = limits(name)
+      local left = tokens(name, rate, burst)
+      if left < burst then
+        redis.call('ZADD', DUE, NOW + math.ceil((burst - left) / rate * 1000000), member)
+      end
     else
       local job = load(name)
       if not job then
