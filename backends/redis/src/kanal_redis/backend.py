@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError, RedisClusterException, ResponseError
 
 from kanal.errors import StaleLease
 from kanal.flows import Flow
@@ -101,7 +101,7 @@ class RedisBackend:
         self._checked = True
         try:
             reply = yield Command(("CONFIG", "GET", "maxmemory-policy"))
-        except ResponseError:  # CONFIG is often disabled on managed servers
+        except (ResponseError, RedisClusterException):  # CONFIG may be disabled, or not routable
             return
         policies = {_text(v) for v in _config_values(reply)}
         if policies - {"noeviction"}:
