@@ -53,9 +53,19 @@ class RedisAsyncTransport:
     def __init__(self, client: redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster, shown: str) -> None:
         self._client = client
         self._shown = shown
+        # redis-py's asyncio Cluster client looks up an FCALL's keys (COMMAND GETKEYS) before
+        # its retry loop, on a pooled connection it does not check: a dropped one fails the
+        # call before the script is sent. One more try replaces it (the only hand-made retry;
+        # every other one is redis-py's, configured in RedisConfig).
+        self._again = isinstance(client, redis.asyncio.cluster.RedisCluster)
 
     async def run(self, call: Call) -> Any:
         try:
+            try:
+                return await self._client.execute_command(*call.command())
+            except RedisConnectionError:
+                if not self._again:
+                    raise
             return await self._client.execute_command(*call.command())
         except _NETWORK_ERRORS as exc:
             raise unavailable(exc, self._shown) from exc
