@@ -33,7 +33,7 @@ import kanal
 from kanal import JobSpec, JobState, Lease, Queue, RateLimit
 from kanal_conformance.harness import SyncOverAsync, unique_name
 from kanal_redis import RedisConfig
-from kanal_redis.scripts import script
+from kanal_redis.scripts import LIBRARY, script
 
 APIS = pytest.mark.parametrize("api", ["sync", "async"])
 LONG = 600.0
@@ -92,10 +92,35 @@ def qname() -> str:
 
 
 @APIS
-def test_script_flush_mid_run_falls_back_to_eval(
+def test_function_flush_mid_run_reloads_the_library(
     api: str, spawn_redis: SpawnRedis, make_queue: MakeQueue
 ) -> None:
     server = spawn_redis()
+    admin = raw_client(server.url)
+    queue = make_queue(api, server.url)
+    first = queue.enqueue("q", {"n": 1})
+    assert _libraries(admin) == [LIBRARY.name]
+
+    admin.function_flush()
+    assert _libraries(admin) == []
+
+    [lease] = queue.dequeue("q", lease_timeout=LONG)
+    assert lease.id == first.id
+    assert queue.ack(lease, "ok").state is JobState.COMPLETED
+    second = queue.enqueue("q", {"n": 2})
+    assert queue.get("q", second.id) is not None
+    assert _libraries(admin) == [LIBRARY.name]
+    stats = queue.stats("q")
+    assert (stats.ready, stats.leased, stats.completed) == (1, 0, 1)
+    assert _script_calls(admin)["eval"] == 0
+    admin.close()
+
+
+@APIS
+def test_without_functions_scripts_run_by_sha_and_survive_script_flush(
+    api: str, spawn_redis: SpawnRedis, make_queue: MakeQueue
+) -> None:
+    server = spawn_redis("--rename-command", "FCALL", "")  # as Redis 6 has no FCALL
     admin = raw_client(server.url)
     queue = make_queue(api, server.url)
     first = queue.enqueue("q", {"n": 1})
@@ -114,7 +139,14 @@ def test_script_flush_mid_run_falls_back_to_eval(
     assert admin.script_exists(*shas) == [True, True, True]
     stats = queue.stats("q")
     assert (stats.ready, stats.leased, stats.completed) == (1, 0, 1)
+    assert _libraries(admin) == []
+    assert _script_calls(admin)["evalsha"] > 0
     admin.close()
+
+
+def _libraries(admin: RawClient) -> list[str]:
+    """The names of the function libraries on the server (FUNCTION LIST, a RESP2 reply)."""
+    return [text(info[1]) for info in admin.function_list()]
 
 
 # ---------------------------------------------------------------------- connections
@@ -593,10 +625,11 @@ def test_rediss_urls_use_tls_connections() -> None:
 # ---------------------------------------------------------------------- blocking
 
 
-def _evalsha_calls(admin: RawClient) -> dict[str, int]:
+def _script_calls(admin: RawClient) -> dict[str, int]:
     stats = admin.info("commandstats")
     return {
-        name: int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval", "blpop")
+        name: int(stats.get(f"cmdstat_{name}", {}).get("calls", 0))
+        for name in ("fcall", "evalsha", "eval", "blpop")
     }
 
 
@@ -619,18 +652,18 @@ def test_blocking_dequeue_wakes_on_enqueue_without_polling(
         finally:
             consumer.close()
 
-    before = _evalsha_calls(admin)
+    before = _script_calls(admin)
     thread = threading.Thread(target=consume, daemon=True)
     thread.start()
     time.sleep(1.0)
-    during = _evalsha_calls(admin)
+    during = _script_calls(admin)
     assert not got, "dequeue returned before anything was enqueued"
     enqueued_at = time.monotonic()
     job = producer.enqueue("q", "wake up")
     thread.join(5)
     assert [lease.id for lease in got] == [job.id]
     assert returned_at[0] - enqueued_at < 0.5
-    scripts = during["evalsha"] + during["eval"] - before["evalsha"] - before["eval"]
+    scripts = sum(during[name] - before[name] for name in ("fcall", "evalsha", "eval"))
     assert scripts < 20, f"{scripts} script calls while blocked for 1 s: that is polling"
     assert during["blpop"] - before["blpop"] >= 1, "the consumer never blocked"
     admin.close()

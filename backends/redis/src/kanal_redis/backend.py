@@ -11,6 +11,7 @@ import itertools
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from redis.exceptions import NoScriptError, RedisClusterException, ResponseError
@@ -23,7 +24,7 @@ from kanal_redis import replies
 from kanal_redis.calls import Block, Command, Eval
 from kanal_redis.config import RedisConfig
 from kanal_redis.keys import Layout
-from kanal_redis.scripts import script
+from kanal_redis.scripts import LIBRARY, script
 from kanal_redis.transport import RedisAsyncTransport, RedisSyncTransport
 
 log = logging.getLogger("kanal.redis")
@@ -57,6 +58,8 @@ class RedisBackend:
         self.layout = Layout(config.prefix)
         self._registered: set[str] = set()
         self._checked = False
+        #: Whether the server runs functions (Redis 7+); else scripts by SHA.
+        self._fcall = True
         self._turn = itertools.count()
 
     @classmethod
@@ -80,20 +83,36 @@ class RedisBackend:
     # ------------------------------------------------------------------ plumbing
 
     def _script(self, name: str, queue: str, args: Sequence[Any], job_id: str = "") -> Flow[Any]:
-        """Run script ``name`` on ``queue``'s keys; EVAL it when the server lacks it."""
+        """Run operation ``name`` on ``queue``'s keys, loading it when the server lacks it."""
         if not self._checked:  # a plain test: this runs before every script
             yield from self._check_server()
-        call = Eval(script(name), self.layout.keys(queue), tuple(args))
+        call = Eval(script(name), self.layout.keys(queue), tuple(args), "FCALL" if self._fcall else "EVALSHA")
         try:
-            try:
-                return (yield call)
-            except NoScriptError:
-                return (yield Eval(call.script, call.keys, call.args, by_sha=False))
+            return (yield from self._call(call))
         except ResponseError as exc:
             mapped = replies.error(str(exc), queue, job_id)
             if mapped is None:
                 raise
             raise mapped from None
+
+    def _call(self, call: Eval) -> Flow[Any]:
+        """``call``; on a missing library or script, load it and run the call again.
+
+        A server without functions (Redis < 7) switches this backend to scripts for good.
+        """
+        try:
+            return (yield call)
+        except NoScriptError:
+            return (yield replace(call, how="EVAL"))
+        except ResponseError as exc:
+            text = str(exc)
+            if text.startswith("Function not found"):
+                yield Command(("FUNCTION LOAD", "REPLACE", LIBRARY.code))
+                return (yield call)
+            if call.how == "FCALL" and text.lower().startswith("unknown command"):
+                self._fcall = False
+                return (yield from self._call(replace(call, how="EVALSHA")))
+            raise
 
     def _check_server(self) -> Flow[None]:
         """Once per backend: warn when the server may evict kanal's keys."""
@@ -157,7 +176,7 @@ class RedisBackend:
                 _us(new.lease_timeout),
             )
         rows = yield from self._script("enqueue", queue, args)
-        return [replies.job(queue, row) for row in rows]
+        return [replies.stored(queue, new, row) for new, row in zip(jobs, rows, strict=True)]
 
     def dequeue(self, queue: str, limit: int, lease_timeout: float | None) -> Flow[list[Lease]]:
         args = (limit, _us(lease_timeout or 0), secrets.token_hex(8) + "-")

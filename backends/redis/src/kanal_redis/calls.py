@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from kanal_redis.scripts import Script
 
 
 @dataclass(frozen=True, slots=True)
 class Eval:
-    """Run a script by SHA (``EVALSHA``), or with its body (``EVAL``) when ``by_sha`` is False."""
+    """Run an operation: as a library function (``FCALL``), by SHA (``EVALSHA``) or with its
+    body (``EVAL``)."""
 
     script: Script
     keys: tuple[str, ...]
     args: tuple[Any, ...]
-    by_sha: bool = True
+    how: Literal["FCALL", "EVALSHA", "EVAL"] = "FCALL"
 
     def command(self) -> tuple[Any, ...]:
-        if self.by_sha:
-            return ("EVALSHA", self.script.sha, len(self.keys), *self.keys, *self.args)
-        return ("EVAL", self.script.body, len(self.keys), *self.keys, *self.args)
+        if self.how == "FCALL":
+            name = self.script.function
+        else:
+            name = self.script.sha if self.how == "EVALSHA" else self.script.body
+        return (self.how, name, len(self.keys), *self.keys, *self.args)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 from kanal.errors import InvalidTransition, JobNotFound, KanalError, StaleLease
 from kanal.models import Job, JobState, Lease, timestamp
+from kanal.spi import NewJob
 
 #: Error replies of kanal's scripts start with this word, then a code and a detail.
 ERROR_PREFIX = "KANAL "
@@ -58,6 +59,27 @@ def job(queue: str, row: Sequence[Any]) -> Job:
         finished_at=_time(finished),
         last_error=_text(last_error),
         result=result,
+    )
+
+
+def stored(queue: str, new: NewJob, row: Sequence[Any]) -> Job:
+    """The job ``enqueue`` returns: ``{state, run at, enqueued at}`` for a job it stored
+    (the rest is what was sent), else the job reply of the job that already had the id."""
+    if len(row) != 3:
+        return job(queue, row)
+    state, run_at, enqueued_at = row
+    return Job(
+        id=new.id,
+        queue=queue,
+        payload=new.payload,
+        state=JobState(state.decode()),
+        priority=new.priority,
+        key=new.key,
+        attempts=0,
+        max_attempts=new.max_attempts,
+        lease_timeout=round(new.lease_timeout * 1_000_000) / 1e6,
+        run_at=_time(run_at),
+        enqueued_at=_time(enqueued_at),
     )
 
 

@@ -1,38 +1,43 @@
--- _lib.lua: the helpers every kanal script shares; prepended to each script body.
+-- _lib.lua: the helpers every kanal operation shares.
 --
--- Before this file, kanal_redis.scripts puts a generated prelude that names the queue's
+-- On Redis 7+ this is the top level of one function library (kanal_redis.scripts): it
+-- runs once per FUNCTION LOAD, and each operation is a function that starts with
+-- begin(KEYS). On older servers it is part of every script, before the operation.
+-- Helpers keep no state across calls: begin() resets what one call uses (the queue's
+-- keys, the time, the cached queue settings). No globals: functions may not use them.
+--
+-- Before this file, kanal_redis.scripts puts a generated prelude that declares the queue's
 -- fixed keys (BASE, READY, DUE, PARKED, META, BUCKETS, KEYCOUNT, KEYENTRY, SEQ, WAKE,
--- S_SCHEDULED … S_CANCELLED: KEYS[1..16], all under the queue's hash tag) and FIELDS, the
--- job hash fields a job reply carries, in order. Keys built here (job hashes, per-key
--- sets) all start with BASE, so every key a script touches is in the queue's slot.
+-- S_SCHEDULED … S_CANCELLED: KEYS[1..16], all under the queue's hash tag), bind(keys)
+-- that sets them, and FIELDS, the job hash fields a job reply carries, in order. Keys
+-- built here (job hashes, per-key sets) all start with BASE, so every key a call
+-- touches is in the queue's slot.
 -- Times are integer microseconds from the server's TIME, written with int().
 --
 -- Job hash (BASE:j:<id>): p payload, st state, pr priority, k key, at attempts,
 -- ma max attempts, lt lease timeout, ra run at, ea enqueued at, fd/ld first/last dequeued,
 -- fa finished at, le last error, r result, tk lease token, lx lease expiry, sb token that
--- settled it, sq enqueue sequence, om ready order, wn clients waiting on a change.
+-- settled it, sq enqueue sequence, om ready order, wn clients waiting on a change,
+-- cq '1' if the queue had a concurrency limit when the job was leased.
 --
--- DUE holds every timer, by time: 's'..id a scheduled job, 'l'..id a lease expiry,
--- 'e'..id a finished job's expiry, 'p'..key a key waiting for rate tokens, 'b'..scope
--- a token bucket full again.
+-- DUE holds every timer, by time: 's'..id a scheduled job, 'x'..id a job's expiry (its
+-- lease's while leased; once finished, the job's own, so an ack moves the one timer),
+-- 'p'..key a key waiting for rate tokens, 'b'..scope a token bucket full again.
 -- S_<state> index jobs by state (score: enqueue sequence) for counts and listing.
 -- KEYCOUNT counts a key's jobs per state ('key|state'); 'key|leased' is its in-flight.
 -- A change of a job pushes one token per waiting client onto BASE:w:<id> (they BLPOP).
--- A script's cost is mostly its redis.call count: the hot paths keep it small.
+-- A call's cost is mostly its redis.call count: the hot paths keep it small.
 
-local BY_STATE = {
-  scheduled = S_SCHEDULED, ready = S_READY, leased = S_LEASED,
-  completed = S_COMPLETED, dead = S_DEAD, cancelled = S_CANCELLED,
-}
+-- The per-state index of each state (set by begin(): key names are known per call).
+local BY_STATE = {}
 local FINAL = {completed = true, dead = true, cancelled = true}
 -- Timers one call handles at most, so no call blocks the server for long.
 local TICK = 500
 local WAKE_MAX = 100
 
 local function int(n) return string.format('%d', n) end
-local TIME = redis.call('TIME')
-local NOW = tonumber(TIME[1]) * 1000000 + tonumber(TIME[2])
-local NOW_S = int(NOW)
+-- The server's time at the start of the call, as a number and as text.
+local NOW, NOW_S
 
 local function num(s) if s then return tonumber(s) end return nil end
 local function jkey(id) return BASE .. ':j:' .. id end
@@ -43,14 +48,25 @@ local function raise(code, detail)
   error({err = 'KANAL ' .. code .. ' ' .. (detail or '')})
 end
 
--- ARGV[i] as a number, or nil when it is ''.
-local function arg_num(i)
-  if ARGV[i] == '' then return nil end
-  return tonumber(ARGV[i])
+-- An argument as a number, or nil when it is ''.
+local function opt_num(s)
+  if s == '' then return nil end
+  return tonumber(s)
 end
 
 -- The queue's own settings, read once per call (scripts that change META reset it).
 local QM = nil
+
+-- Start a call on the queue whose fixed keys are keys.
+local function begin(keys)
+  bind(keys)
+  local t = redis.call('TIME')
+  NOW = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  NOW_S = int(NOW)
+  QM = nil
+  BY_STATE.scheduled, BY_STATE.ready, BY_STATE.leased = S_SCHEDULED, S_READY, S_LEASED
+  BY_STATE.completed, BY_STATE.dead, BY_STATE.cancelled = S_COMPLETED, S_DEAD, S_CANCELLED
+end
 local function qmeta()
   if not QM then
     local v = redis.call('HMGET', META, 'paused', 'rl:', 'cc:', 'rl:*', 'cc:*', 'sleep')
@@ -61,8 +77,10 @@ end
 
 -- ---------------------------------------------------------------- jobs
 
-local COLUMNS = {unpack(FIELDS)}
-for _, f in ipairs({'sq', 'sb', 'om', 'wn'}) do COLUMNS[#COLUMNS + 1] = f end
+-- Built with plain loops: the library's top level runs where no globals exist.
+local COLUMNS, EXTRA = {}, {'sq', 'sb', 'om', 'wn', 'cq'}
+for i = 1, #FIELDS do COLUMNS[i] = FIELDS[i] end
+for i = 1, #EXTRA do COLUMNS[#FIELDS + i] = EXTRA[i] end
 
 -- A job's fields as a table (false where unset), or nil when there is no such job.
 local function load(id)
@@ -286,11 +304,14 @@ local function place(job, run_at, ...)
   notify(job)
 end
 
--- Free what a leased job holds: its lease timer, and its concurrency slot (waking
--- consumers when a limit may have held them back).
-local function release(job)
-  redis.call('ZREM', DUE, 'l' .. job.id)
-  local freed = qmeta().cc
+-- Free what a leased job holds: its lease timer (unless the caller moves or already
+-- removed it), and its concurrency slot, waking consumers when a limit may have held them
+-- back. Only a job leased under a queue limit reads the queue's settings for that: a limit
+-- set while jobs were leased wakes no one on their release (the sleepers look again
+-- within kanal_redis.backend.BLOCK_MAX).
+local function release(job, keep_timer)
+  if not keep_timer then redis.call('ZREM', DUE, 'x' .. job.id) end
+  local freed = job.cq == '1'
   if job.k and redis.call('SISMEMBER', PARKED, job.k) == 1 then
     unpark(job.k)
     freed = true
@@ -309,7 +330,7 @@ local function drop(job)
   if job.st == 'leased' then
     release(job)
   elseif FINAL[job.st] then
-    redis.call('ZREM', DUE, 'e' .. job.id)
+    redis.call('ZREM', DUE, 'x' .. job.id)
   else
     unplace(job)
   end
@@ -320,7 +341,7 @@ end
 -- Move a job to a final state, writing the given fields too; keep it ttl microseconds
 -- (nil: until purged; 0: delete it now, the table still holding it for the reply).
 local function finish(job, state, at, ttl, settled_by, ...)
-  if job.st == 'leased' then release(job) else unplace(job) end
+  if job.st == 'leased' then release(job, ttl and ttl > 0) else unplace(job) end
   notify(job)
   if ttl == 0 then
     forget(job)
@@ -330,7 +351,7 @@ local function finish(job, state, at, ttl, settled_by, ...)
   end
   move(job, state)
   put(job, 'st', state, 'fa', int(at), 'sb', settled_by or '', ...)
-  if ttl then redis.call('ZADD', DUE, NOW + ttl, 'e' .. job.id) end
+  if ttl then redis.call('ZADD', DUE, NOW + ttl, 'x' .. job.id) end
 end
 
 -- ---------------------------------------------------------------- time
@@ -340,10 +361,13 @@ end
 local function tick()
   local promoted, reclaimed, dead = 0, 0, 0
   local due = redis.call('ZRANGEBYSCORE', DUE, '-inf', NOW, 'WITHSCORES', 'LIMIT', 0, TICK)
+  if #due == 0 then return {0, 0, 0} end
+  local members = {}
+  for i = 1, #due, 2 do members[#members + 1] = due[i] end
+  redis.call('ZREM', DUE, unpack(members))
   for i = 1, #due, 2 do
     local member, at = due[i], tonumber(due[i + 1])
     local kind, name = string.sub(member, 1, 1), string.sub(member, 2)
-    redis.call('ZREM', DUE, member)
     if kind == 'p' then
       unpark(name)
     elseif kind == 'b' then
@@ -361,17 +385,17 @@ local function tick()
         push_ready(job, tonumber(job.ra), nil, 'st', 'ready')
         notify(job)
         promoted = promoted + 1
-      elseif kind == 'l' and job.st == 'leased' then
+      elseif kind == 'x' and job.st == 'leased' then
         local ma, attempts = num(job.ma or nil), tonumber(job.at)
         if ma and attempts >= ma then
           finish(job, 'dead', at, nil, nil, 'le', 'lease expired (attempt ' .. attempts .. ' of ' .. ma .. ')')
           dead = dead + 1
         else
-          release(job)
+          release(job, true)
           place(job, at, 'le', 'lease expired')
           reclaimed = reclaimed + 1
         end
-      elseif kind == 'e' and FINAL[job.st] then
+      elseif kind == 'x' and FINAL[job.st] then
         notify(job)
         forget(job)
       end
@@ -383,9 +407,14 @@ end
 -- ---------------------------------------------------------------- leases
 
 -- The job a lease names if the lease still holds it (or, with replay, already settled
--- it as that state); else a KANAL error naming why the lease is stale.
+-- it as that state); else a KANAL error naming why the lease is stale. Scripts that
+-- settle leases need not tick() first: anything but a current lease makes this tick.
 local function held(id, token, replay)
   local job = load(id)
+  if job and (job.st ~= 'leased' or tonumber(job.lx) <= NOW) then
+    tick()
+    job = load(id)
+  end
   if not job then raise('GONE') end
   if job.tk ~= token then raise('REDELIVERED') end
   if job.st == 'leased' or (replay and job.st == replay and job.sb == token) then return job end
@@ -405,12 +434,14 @@ local function lease(job, lease_us, token)
   if lease_us > 0 then expires = NOW + lease_us end
   move(job, 'leased')
   local attempts = int(tonumber(job.at) + 1)
+  local cq = qmeta().cc and '1' or '0'
   if job.fd then
-    put(job, 'st', 'leased', 'at', attempts, 'tk', token, 'lx', int(expires), 'ld', NOW_S, 'sb', '')
+    put(job, 'st', 'leased', 'at', attempts, 'tk', token, 'lx', int(expires), 'ld', NOW_S, 'sb', '', 'cq', cq)
   else
-    put(job, 'st', 'leased', 'at', attempts, 'tk', token, 'lx', int(expires), 'ld', NOW_S, 'sb', '', 'fd', NOW_S)
+    put(job, 'st', 'leased', 'at', attempts, 'tk', token, 'lx', int(expires), 'ld', NOW_S, 'sb', '', 'cq', cq,
+      'fd', NOW_S)
   end
-  redis.call('ZADD', DUE, expires, 'l' .. job.id)
+  redis.call('ZADD', DUE, expires, 'x' .. job.id)
   notify(job)
 end
 

@@ -1,7 +1,6 @@
 -- ack: complete leased jobs; a replay with the same token returns the completed job.
 -- ARGV: result TTL (us), n, then n times: id, token, has result ('1'/'0'), result
 -- Reply: per lease {1, job reply} or {0, why the lease is stale}.
-tick()
 local items = {}
 for i = 0, tonumber(ARGV[2]) - 1 do
   local a = 3 + i * 4

@@ -1,17 +1,24 @@
 -- enqueue: store new jobs; an id that already exists returns the stored job unchanged.
 -- ARGV: n, then n times: id, payload, priority, key or '', delay (us),
 --       run_at (us) or '', max_attempts or '', lease_timeout (us)
--- Reply: one job reply per job, in order.
-tick()
+-- Reply: per job, {state, run at, enqueued at} for a new job, or the job reply of the
+--        stored one.
+-- Time is applied (tick) only when an id exists: a finished job past its TTL frees its id.
+local n = tonumber(ARGV[1])
 local out, woken = {}, 0
-for i = 0, tonumber(ARGV[1]) - 1 do
+local seq = redis.call('INCRBY', SEQ, n) - n
+for i = 0, n - 1 do
   local a = 2 + i * 8
   local id = ARGV[a]
   local job = nil
   if redis.call('EXISTS', jkey(id)) == 1 then
+    tick()
     job = load(id)
+  end
+  if job then
+    out[i + 1] = reply(job)
   else
-    local sq = redis.call('INCR', SEQ)
+    local sq = seq + i + 1
     job = {id = id, jk = jkey(id), sq = sq, pr = ARGV[a + 2], k = false, ma = false}
     local fields = {'p', ARGV[a + 1], 'pr', ARGV[a + 2], 'at', '0', 'lt', ARGV[a + 7], 'ea', NOW_S, 'sq', sq}
     if ARGV[a + 6] ~= '' then
@@ -24,7 +31,7 @@ for i = 0, tonumber(ARGV[1]) - 1 do
       fields[#fields + 1] = job.k
       redis.call('ZADD', kjobs(job.k), sq, id)
     end
-    local run_at = arg_num(a + 5) or NOW + tonumber(ARGV[a + 4])
+    local run_at = opt_num(ARGV[a + 5]) or NOW + tonumber(ARGV[a + 4])
     if run_at <= NOW then
       move(job, 'ready')
       push_ready(job, run_at, sq, 'st', 'ready', 'ra', int(run_at), unpack(fields))
@@ -33,9 +40,9 @@ for i = 0, tonumber(ARGV[1]) - 1 do
       put(job, 'st', 'scheduled', 'ra', int(run_at), unpack(fields))
       redis.call('ZADD', DUE, run_at, 's' .. id)
     end
+    out[i + 1] = {job.st, job.ra, NOW_S}
     woken = woken + 1
   end
-  out[i + 1] = reply(job)
 end
 wake(woken)
 return out

@@ -9,7 +9,7 @@ for i = 0, tonumber(ARGV[2]) - 1 do
     local expires = NOW + tonumber(job.lt)
     if tonumber(ARGV[1]) > 0 then expires = NOW + tonumber(ARGV[1]) end
     put(job, 'lx', int(expires))
-    redis.call('ZADD', DUE, expires, 'l' .. job.id)
+    redis.call('ZADD', DUE, expires, 'x' .. job.id)
     out[i + 1] = {1, reply(job)}
   else
     out[i + 1] = {0, stale}

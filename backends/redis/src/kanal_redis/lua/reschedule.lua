@@ -6,6 +6,6 @@ local job = load(ARGV[1])
 if not job then raise('NOTFOUND') end
 if job.st ~= 'scheduled' and job.st ~= 'ready' then raise('TRANSITION', job.st .. ' rescheduled') end
 unplace(job)
-place(job, arg_num(3) or NOW + tonumber(ARGV[2]))
+place(job, opt_num(ARGV[3]) or NOW + tonumber(ARGV[2]))
 wake(1)
 return reply(job)
