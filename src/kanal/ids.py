@@ -7,6 +7,9 @@ import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+#: Every 10-bit value as its two characters: an id is 13 lookups.
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+_SHIFTS = range(120, -1, -10)
 _lock = threading.Lock()
 _last = 0
 
@@ -22,8 +25,4 @@ def new_id() -> str:
         if value <= _last:
             value = _last + 1
         _last = value
-    chars = []
-    for _ in range(26):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    return "".join([_PAIRS[value >> shift & 1023] for shift in _SHIFTS])

@@ -368,7 +368,29 @@ def _decode(ctx: Context, data: Any) -> Any:
 
 
 def _decode_job(ctx: Context, job: Job) -> Job:
-    return dataclasses.replace(job, payload=_decode(ctx, job.payload), result=_decode(ctx, job.result))
+    return _with_data(job, _decode(ctx, job.payload), _decode(ctx, job.result))
+
+
+def _with_data(job: Job, payload: Any, result: Any) -> Job:
+    """``job`` with another payload and result (what ``dataclasses.replace`` does, faster)."""
+    return Job(
+        id=job.id,
+        queue=job.queue,
+        payload=payload,
+        state=job.state,
+        priority=job.priority,
+        key=job.key,
+        attempts=job.attempts,
+        max_attempts=job.max_attempts,
+        lease_timeout=job.lease_timeout,
+        run_at=job.run_at,
+        enqueued_at=job.enqueued_at,
+        first_dequeued_at=job.first_dequeued_at,
+        last_dequeued_at=job.last_dequeued_at,
+        finished_at=job.finished_at,
+        last_error=job.last_error,
+        result=result,
+    )
 
 
 def _decode_lease(ctx: Context, lease: Lease) -> Flow[Lease | None]:
@@ -379,7 +401,7 @@ def _decode_lease(ctx: Context, lease: Lease) -> Flow[Lease | None]:
         reason = f"payload cannot be decoded by {type(ctx.settings.serializer).__name__}: {exc}"
         yield from ctx.backend.fail(lease, reason[:1000])
         return None
-    return dataclasses.replace(lease, job=dataclasses.replace(lease.job, payload=payload))
+    return Lease(_with_data(lease.job, payload, lease.job.result), lease.token, lease.expires_at)
 
 
 def _check_lease(lease: object) -> None:

@@ -21,6 +21,10 @@ class Serializer(Protocol):
         ...
 
 
+#: One encoder for every call (``json.dumps`` with options builds a new one each time).
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+
+
 class JSONSerializer:
     """Strict JSON: no NaN or infinity, no silent ``str()`` of unknown types.
 
@@ -29,7 +33,7 @@ class JSONSerializer:
 
     def dumps(self, value: Any) -> bytes:
         try:
-            return json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
+            return _ENCODER.encode(value).encode()
         except (TypeError, ValueError, RecursionError) as exc:
             raise SerializationError(_explain(value)) from exc
 
