@@ -31,9 +31,11 @@ class Config:
     rate: float = 1000.0
     wait: float = 1.0
     warmup: int = 200
+    small_backlog: int = 1000
+    large_backlog: int = 1_000_000
 
     def __post_init__(self) -> None:
-        for name in ("n", "rounds", "chunk", "batch", "latency_n"):
+        for name in ("n", "rounds", "chunk", "batch", "latency_n", "small_backlog", "large_backlog"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.warmup < 0 or not self.rate > 0 or not self.wait > 0:
@@ -55,12 +57,22 @@ Measure = Callable[[System, str, Config], dict[str, float]]
 
 @dataclass(frozen=True, slots=True)
 class Workload:
-    """A named measurement and the metrics it reports."""
+    """A named measurement and the metrics it reports.
+
+    ``needs`` names an optional :class:`System` method; systems without it skip the workload.
+    Workloads that are not ``default`` run only when asked for by name (they take long).
+    """
 
     name: str
     title: str
     metrics: tuple[Metric, ...]
     measure: Measure
+    needs: str | None = None
+    default: bool = True
+
+    def applies(self, system: System) -> bool:
+        """Whether ``system`` can run this workload."""
+        return self.needs is None or getattr(system, self.needs, None) is not None
 
 
 class BenchmarkError(RuntimeError):
@@ -87,6 +99,9 @@ def percentile(samples: Sequence[float], q: float) -> float:
 
 
 THROUGHPUT = (Metric("ops/s", "ops/s", higher_is_better=True),)
+BACKLOG = (*THROUGHPUT, Metric("bytes/job", "B", higher_is_better=False))
+#: Jobs per bulk enqueue when filling a backlog.
+BACKLOG_CHUNK = 1000
 QUANTILES = (50, 95, 99)
 LATENCY = tuple(Metric(f"p{q}", "ms", higher_is_better=False) for q in QUANTILES)
 
@@ -114,6 +129,32 @@ def _dequeue_ack(batch: Callable[[Config], int]) -> Measure:
     return measure
 
 
+def _worker_step(system: System, queue: str, cfg: Config) -> dict[str, float]:
+    system.enqueue_bulk(queue, payloads(cfg.n), cfg.chunk)
+    done, seconds = timed(lambda: system.worker_step(queue, cfg.n))  # type: ignore[attr-defined]
+    if done != cfg.n:
+        raise BenchmarkError(f"worker_step handled {done} of {cfg.n} jobs")
+    return {"ops/s": cfg.n / seconds}
+
+
+def _backlog(size: Callable[[Config], int]) -> Measure:
+    """Drain N jobs one by one from a queue that keeps ``size`` more waiting; bytes per waiting job."""
+
+    def measure(system: System, queue: str, cfg: Config) -> dict[str, float]:
+        waiting = size(cfg)
+        before = system.memory()  # type: ignore[attr-defined]
+        for start in range(0, waiting + cfg.n, BACKLOG_CHUNK):
+            count = min(BACKLOG_CHUNK, waiting + cfg.n - start)
+            system.enqueue_bulk(queue, [{"n": i, "body": BODY} for i in range(count)], BACKLOG_CHUNK)
+        used = system.memory() - before  # type: ignore[attr-defined]
+        done, seconds = timed(lambda: system.dequeue_ack(queue, cfg.n, 1))
+        if done != cfg.n:
+            raise BenchmarkError(f"dequeue_ack handled {done} of {cfg.n} jobs")
+        return {"ops/s": cfg.n / seconds, "bytes/job": used / (waiting + cfg.n)}
+
+    return measure
+
+
 def _latency(system: System, queue: str, cfg: Config) -> dict[str, float]:
     samples = system.latency(queue, cfg.latency_n, cfg.rate, cfg.wait)
     if len(samples) != cfg.latency_n:
@@ -134,6 +175,29 @@ WORKLOADS = (
         _dequeue_ack(lambda c: c.batch),
     ),
     Workload("latency", "end-to-end latency, steady producer", LATENCY, _latency),
+    Workload(
+        "worker-step",
+        "dequeue 1, then ack + dequeue the next in one call (N jobs)",
+        THROUGHPUT,
+        _worker_step,
+        needs="worker_step",
+    ),
+    Workload(
+        "backlog-small",
+        "dequeue + ack N one by one, small_backlog more waiting",
+        BACKLOG,
+        _backlog(lambda c: c.small_backlog),
+        needs="memory",
+        default=False,
+    ),
+    Workload(
+        "backlog-large",
+        "dequeue + ack N one by one, large_backlog more waiting",
+        BACKLOG,
+        _backlog(lambda c: c.large_backlog),
+        needs="memory",
+        default=False,
+    ),
 )
 
 
@@ -151,7 +215,7 @@ class Series:
             "min": min(self.values),
             "max": max(self.values),
             "ratios": self.ratios,
-            "ratio_median": statistics.median(self.ratios),
+            "ratio_median": statistics.median(self.ratios) if self.ratios else None,
         }
 
 
@@ -167,6 +231,10 @@ class Results:
     def get(self, workload: str, metric: str, system: str) -> Series:
         return self.series[workload, metric, system]
 
+    def ran(self, workload: str, system: str) -> bool:
+        """Whether ``system`` ran ``workload`` (it skips workloads it cannot run)."""
+        return any(key[0] == workload and key[2] == system for key in self.series)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form: config, systems and, per workload and metric, each system's series."""
         return {
@@ -179,7 +247,11 @@ class Results:
                     "metrics": [
                         {
                             **asdict(m),
-                            "results": {s: self.get(w.name, m.name, s).to_dict() for s in self.systems},
+                            "results": {
+                                s: self.get(w.name, m.name, s).to_dict()
+                                for s in self.systems
+                                if self.ran(w.name, s)
+                            },
                         }
                         for m in w.metrics
                     ],
@@ -209,18 +281,22 @@ def run(
         )
         for workload in workloads:
             for label in labels:
-                _measure(workload, label, systems[label], small, "warm-up")
+                if workload.applies(systems[label]) and workload.default:
+                    _measure(workload, label, systems[label], small, "warm-up")
     for number in range(1, config.rounds + 1):
         for workload in workloads:
             for label in labels:
+                if not workload.applies(systems[label]):
+                    continue
                 measured = _measure(workload, label, systems[label], config, f"round {number}")
                 for metric, value in measured.items():
                     results.series.setdefault((workload.name, metric, label), Series()).values.append(value)
                 if on_step is not None:
                     on_step(f"round {number}: {workload.name} on {label}")
     for (workload_name, metric, _), series in results.series.items():
-        first = results.get(workload_name, metric, labels[0]).values
-        series.ratios = [value / base for value, base in zip(series.values, first, strict=True)]
+        if results.ran(workload_name, labels[0]):
+            first = results.get(workload_name, metric, labels[0]).values
+            series.ratios = [value / base for value, base in zip(series.values, first, strict=True)]
     return results
 
 

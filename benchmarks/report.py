@@ -40,16 +40,18 @@ def table(results: Results) -> Table:
     for workload in results.workloads:
         grid.add_section()
         for m_index, metric in enumerate(workload.metrics):
-            for s_index, system in enumerate(results.systems):
+            ran = [system for system in results.systems if results.ran(workload.name, system)]
+            for s_index, system in enumerate(ran):
                 series = results.get(workload.name, metric.name, system)
                 summary = series.to_dict()
                 first_row = m_index == 0 and s_index == 0
+                ratio = summary["ratio_median"]
                 grid.add_row(
                     workload.name if first_row else "",
                     _label(metric) if s_index == 0 else "",
                     system,
                     *(_number(summary[k], metric) for k in ("median", "min", "max")),
-                    "base" if system == base else f"{summary['ratio_median']:.2f}",
+                    "base" if system == base else ("" if ratio is None else f"{ratio:.2f}"),
                     "" if system == base else " ".join(f"{r:.2f}" for r in series.ratios),
                 )
     return grid
@@ -60,7 +62,7 @@ def _label(metric: Metric) -> str:
 
 
 def _number(value: float, metric: Metric) -> str:
-    return f"{value:,.0f}" if metric.unit == "ops/s" else f"{value:.3f}"
+    return f"{value:,.0f}" if metric.unit in ("ops/s", "B") else f"{value:.3f}"
 
 
 def machine_info() -> dict[str, Any]:

@@ -51,11 +51,18 @@ DEFAULT_SYSTEMS = ("kanal:memory://", "kanal-async:memory://")
     "--warmup", type=click.IntRange(0), default=200, show_default=True, help="Jobs per untimed warm-up."
 )
 @click.option(
+    "--backlog",
+    type=click.IntRange(1),
+    default=1_000_000,
+    show_default=True,
+    help="Jobs waiting in the backlog-large workload (backlog-small: 1000).",
+)
+@click.option(
     "--workload",
     "only",
     multiple=True,
     type=click.Choice([w.name for w in harness.WORKLOADS]),
-    help="Run only this workload (repeat); default: all.",
+    help="Run only this workload (repeat); default: all but the backlog ones.",
 )
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write results here."
@@ -68,6 +75,7 @@ def main(
     latency_jobs: int,
     rate: float,
     warmup: int,
+    backlog: int,
     only: tuple[str, ...],
     json_path: Path | None,
     list_only: bool,
@@ -82,8 +90,10 @@ def main(
         for workload in harness.WORKLOADS:
             out.print(f"  {workload.name}: {workload.title}")
         return
-    config = harness.Config(n=n, rounds=rounds, latency_n=latency_jobs, rate=rate, warmup=warmup)
-    workloads = [w for w in harness.WORKLOADS if not only or w.name in only]
+    config = harness.Config(
+        n=n, rounds=rounds, latency_n=latency_jobs, rate=rate, warmup=warmup, large_backlog=backlog
+    )
+    workloads = [w for w in harness.WORKLOADS if w.name in only or (not only and w.default)]
     started, machine = datetime.now(UTC), report.machine_info()
     built = _build(specs or DEFAULT_SYSTEMS)
     try:

@@ -46,6 +46,11 @@ class System(Protocol):
     def purge(self, queue: str) -> None:
         """Delete everything the workload left in ``queue``."""
 
+    # Optional, for the workloads that need them (``harness.Workload.needs``):
+    # ``worker_step(queue, n) -> int``: take N ready jobs one at a time, each ack also
+    # fetching the next job in the same call where the system can; ``memory() -> int``: the
+    # bytes the backend's server uses now.
+
     def close(self) -> None:
         """Release connections; the system is not used again."""
 
@@ -75,6 +80,11 @@ class SyncBridge:
     def __init__(self, connect: Callable[[], Coroutine[Any, Any, AsyncSystem]]) -> None:
         self._runner = asyncio.Runner()
         self._system = self._runner.run(connect())
+        #: The optional worker step, where the wrapped system has one (see harness.Workload.needs).
+        self.worker_step: Callable[[str, int], int] | None = None
+        step = getattr(self._system, "worker_step", None)
+        if step is not None:
+            self.worker_step = lambda queue, n: self._runner.run(step(queue, n))
 
     def enqueue_each(self, queue: str, payloads: Sequence[Payload]) -> None:
         self._runner.run(self._system.enqueue_each(queue, payloads))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import kanal
@@ -20,6 +20,7 @@ from benchmarks.systems.base import (
     pace,
     stamp,
 )
+from benchmarks.systems.redis_support import redis_memory
 
 #: How many jobs the latency consumer takes per dequeue at most (it takes what is ready).
 LATENCY_BATCH = 100
@@ -27,7 +28,8 @@ LATENCY_BATCH = 100
 
 @register("kanal")
 def _sync(url: str) -> System:
-    return KanalSystem(kanal.connect(url))
+    probe = redis_memory(url) if url.startswith(("redis://", "rediss://", "unix://")) else None
+    return KanalSystem(kanal.connect(url), probe)
 
 
 @register("kanal-async")
@@ -39,10 +41,14 @@ def _async(url: str) -> System:
 
 
 class KanalSystem:
-    """The workloads on a blocking :class:`kanal.Queue`."""
+    """The workloads on a blocking :class:`kanal.Queue`.
 
-    def __init__(self, queue: kanal.Queue) -> None:
+    ``memory`` (the server's used memory, for the backlog workloads) exists when a probe is given.
+    """
+
+    def __init__(self, queue: kanal.Queue, memory: Callable[[], int] | None = None) -> None:
         self._q = queue
+        self.memory = memory
 
     def enqueue_each(self, queue: str, payloads: Sequence[Payload]) -> None:
         for payload in payloads:
@@ -63,6 +69,20 @@ class KanalSystem:
             else:
                 self._q.ack_many(leases)
             done += len(leases)
+        return done
+
+    def worker_step(self, queue: str, n: int) -> int:
+        """A worker's loop: one dequeue, then ack each job and lease the next in one call."""
+        leases = self._q.dequeue(queue)
+        done = 0
+        while leases:
+            done += 1
+            if done == n:
+                self._q.ack(leases[0])
+                break
+            _, leases = self._q.ack_and_dequeue(leases[0])
+        if done != n:
+            raise Starved(queue, done, n)
         return done
 
     def latency(self, queue: str, n: int, rate: float, wait: float) -> list[float]:
@@ -115,6 +135,20 @@ class KanalAsyncSystem:
             else:
                 await self._q.ack_many(leases)
             done += len(leases)
+        return done
+
+    async def worker_step(self, queue: str, n: int) -> int:
+        """:meth:`KanalSystem.worker_step` on the AsyncQueue."""
+        leases = await self._q.dequeue(queue)
+        done = 0
+        while leases:
+            done += 1
+            if done == n:
+                await self._q.ack(leases[0])
+                break
+            _, leases = await self._q.ack_and_dequeue(leases[0])
+        if done != n:
+            raise Starved(queue, done, n)
         return done
 
     async def latency(self, queue: str, n: int, rate: float, wait: float) -> list[float]:

@@ -73,6 +73,14 @@ class RedisRawSystem:
             done += len(items)
         return done
 
+    def worker_step(self, queue: str, n: int) -> int:
+        """The one-round-trip worker step here is the plain one-RPOP drain (there is no ack)."""
+        return self.dequeue_ack(queue, n, 1)
+
+    def memory(self) -> int:
+        """The server's used memory (``INFO memory``), for the backlog workloads."""
+        return int(self._r.info("memory")["used_memory"])
+
     def latency(self, queue: str, n: int, rate: float, wait: float) -> list[float]:
         def consume() -> list[float]:
             seen: list[float] = []

@@ -37,6 +37,12 @@ def async_client(url: str) -> redis.asyncio.Redis:
     return redis.asyncio.Redis.from_url(url)
 
 
+def redis_memory(url: str) -> Callable[[], int]:
+    """A probe of the used memory (``INFO memory``) of the Redis server at ``url``."""
+    client = sync_client(url)
+    return lambda: int(client.info("memory")["used_memory"])
+
+
 def encode(payload: Payload) -> str:
     """A payload as the JSON text the raw baselines store."""
     return json.dumps(payload)
