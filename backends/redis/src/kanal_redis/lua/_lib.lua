@@ -56,6 +56,8 @@ end
 
 -- The queue's own settings, read once per call (scripts that change META reset it).
 local QM = nil
+-- Deferred sorted-set writes (see batch() below); none between calls.
+local LATER = nil
 
 -- Start a call on the queue whose fixed keys are keys.
 local function begin(keys)
@@ -64,6 +66,7 @@ local function begin(keys)
   NOW = tonumber(t[1]) * 1000000 + tonumber(t[2])
   NOW_S = int(NOW)
   QM = nil
+  LATER = nil
   BY_STATE.scheduled, BY_STATE.ready, BY_STATE.leased = S_SCHEDULED, S_READY, S_LEASED
   BY_STATE.completed, BY_STATE.dead, BY_STATE.cancelled = S_COMPLETED, S_DEAD, S_CANCELLED
 end
@@ -136,11 +139,40 @@ local function notify(job)
   end
 end
 
+-- Sorted-set writes that loops over many jobs defer: between batch() and flush(), zadd
+-- and zrem collect them, and flush() sends one ZREM, then one ZADD, per key. Only the
+-- state indexes, DUE's job timers and READY's unkeyed entries go through here; nothing
+-- in such a loop reads them (tick() flushes first) or adds then removes one member.
+
+local function zrem(key, member)
+  if not LATER then return redis.call('ZREM', key, member) end
+  local list = LATER.rem[key]
+  if not list then list = {}; LATER.rem[key] = list end
+  list[#list + 1] = member
+end
+
+local function zadd(key, score, member)
+  if not LATER then return redis.call('ZADD', key, score, member) end
+  local list = LATER.add[key]
+  if not list then list = {}; LATER.add[key] = list end
+  list[#list + 1] = score
+  list[#list + 1] = member
+end
+
+local function batch() LATER = {rem = {}, add = {}} end
+
+local function flush()
+  local later = LATER
+  LATER = nil
+  for key, members in pairs(later.rem) do redis.call('ZREM', key, unpack(members)) end
+  for key, entries in pairs(later.add) do redis.call('ZADD', key, unpack(entries)) end
+end
+
 -- Move a job between the per-state indexes and key counters (to = nil: out of them).
 local function move(job, to)
   local from = job.st
-  if from then redis.call('ZREM', BY_STATE[from], job.id) end
-  if to then redis.call('ZADD', BY_STATE[to], job.sq, job.id) end
+  if from then zrem(BY_STATE[from], job.id) end
+  if to then zadd(BY_STATE[to], job.sq, job.id) end
   if job.k then
     if from then
       local field = job.k .. '|' .. from
@@ -272,7 +304,7 @@ local function push_ready(job, run_at, seq, ...)
     redis.call('ZADD', kr, job.pr, order .. job.id)
     if redis.call('ZRANK', kr, order .. job.id) == 0 then refresh_key(job.k) end
   else
-    redis.call('ZADD', READY, job.pr, order .. 'j' .. job.id)
+    zadd(READY, job.pr, order .. 'j' .. job.id)
   end
 end
 
@@ -351,7 +383,7 @@ local function finish(job, state, at, ttl, settled_by, ...)
   end
   move(job, state)
   put(job, 'st', state, 'fa', int(at), 'sb', settled_by or '', ...)
-  if ttl then redis.call('ZADD', DUE, NOW + ttl, 'x' .. job.id) end
+  if ttl then zadd(DUE, NOW + ttl, 'x' .. job.id) end
 end
 
 -- ---------------------------------------------------------------- time
@@ -359,6 +391,10 @@ end
 -- Apply what time alone has changed: promote due jobs, reclaim expired leases, forget
 -- finished jobs past their TTL, unpark keys whose tokens are back. Bounded per call.
 local function tick()
+  if LATER then
+    flush()
+    batch()
+  end
   local promoted, reclaimed, dead = 0, 0, 0
   local due = redis.call('ZRANGEBYSCORE', DUE, '-inf', NOW, 'WITHSCORES', 'LIMIT', 0, TICK)
   if #due == 0 then return {0, 0, 0} end
@@ -441,7 +477,7 @@ local function lease(job, lease_us, token)
     put(job, 'st', 'leased', 'at', attempts, 'tk', token, 'lx', int(expires), 'ld', NOW_S, 'sb', '', 'cq', cq,
       'fd', NOW_S)
   end
-  redis.call('ZADD', DUE, expires, 'x' .. job.id)
+  zadd(DUE, expires, 'x' .. job.id)
   notify(job)
 end
 
@@ -453,6 +489,7 @@ local function dequeue(limit, lease_us, token_base)
   local budget, _, qrate, qburst = room('')
   budget = math.min(limit, budget)
   local steps = budget + 1000
+  batch()
   local function take_job(job)
     lease(job, lease_us, token_base .. #out)
     take('', qrate, qburst)
@@ -492,6 +529,7 @@ local function dequeue(limit, lease_us, token_base)
       end
     end
   end
+  flush()
   return out
 end
 
@@ -499,6 +537,7 @@ end
 -- {1, job reply} or {0, why the lease is stale}.
 local function ack(items, ttl)
   local out = {}
+  batch()
   for i, item in ipairs(items) do
     local job, stale = held_or_stale(item[1], item[2], 'completed')
     if job and job.st == 'leased' then
@@ -510,5 +549,6 @@ local function ack(items, ttl)
     end
     if job then out[i] = {1, reply(job)} else out[i] = {0, stale} end
   end
+  flush()
   return out
 end

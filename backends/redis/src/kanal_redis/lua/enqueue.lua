@@ -7,6 +7,7 @@
 local n = tonumber(ARGV[1])
 local out, woken = {}, 0
 local seq = redis.call('INCRBY', SEQ, n) - n
+batch()
 for i = 0, n - 1 do
   local a = 2 + i * 8
   local id = ARGV[a]
@@ -38,11 +39,12 @@ for i = 0, n - 1 do
     else
       move(job, 'scheduled')
       put(job, 'st', 'scheduled', 'ra', int(run_at), unpack(fields))
-      redis.call('ZADD', DUE, run_at, 's' .. id)
+      zadd(DUE, run_at, 's' .. id)
     end
     out[i + 1] = {job.st, job.ra, NOW_S}
     woken = woken + 1
   end
 end
+flush()
 wake(woken)
 return out
