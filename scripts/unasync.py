@@ -36,6 +36,7 @@ RULES: list[tuple[str, str]] = [
     (r"(?<!def )\bself\._run\(", "await self._run("),
     (r"return run_async\(", "return await run_async("),
     (r"\bsync_transport\b", "async_transport"),
+    (r"\bjoined_sync_transport\b", "joined_async_transport"),
     (r"self\._transport\.close\(\)", "await self._transport.close()"),
     (r"(?<!def )\bself\.close\(\)", "await self.close()"),
 ]

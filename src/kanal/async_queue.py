@@ -31,8 +31,10 @@ class AsyncQueue(QueueBase):
         super().__init__(backend, settings=settings, url=url)
         self._transport: AsyncTransport = backend.async_transport()
 
-    async def _run(self, flow: Flow[T]) -> T:
-        return await run_async(flow, self._transport)
+    async def _run(self, flow: Flow[T], connection: Any = None) -> T:
+        if connection is None:
+            return await run_async(flow, self._transport)
+        return await run_async(flow, ops.joined(self._ctx).joined_async_transport(connection))
 
     async def close(self) -> None:
         """Release the connection (a closed queue must not be used again)."""
@@ -58,6 +60,7 @@ class AsyncQueue(QueueBase):
         key: str | None = None,
         max_attempts: int | None = DEFAULT_MAX_ATTEMPTS,
         lease_timeout: Seconds = DEFAULT_LEASE_TIMEOUT,
+        connection: Any = None,
     ) -> Job:
         """Add a job to ``queue`` (created on first use) and return it.
 
@@ -66,13 +69,22 @@ class AsyncQueue(QueueBase):
         of a stored job (not final; dead until redriven or purged; completed or cancelled
         within ``result_ttl``) the stored job is returned and nothing is written.
         ``max_attempts=None`` retries forever.
+
+        ``connection`` (SQL backends): a SQLAlchemy ``Connection`` or ``Session`` (async:
+        ``AsyncConnection``, ``AsyncSession``) whose open transaction the job joins, so that
+        the job exists if and only if that transaction commits.
         """
         spec = JobSpec(payload, id, delay, run_at, priority, key, max_attempts, lease_timeout)
-        return await self._run(ops.enqueue(self._ctx, queue, spec))
+        return await self._run(ops.enqueue(self._ctx, queue, spec), connection)
 
-    async def enqueue_many(self, queue: str, items: Iterable[Any | JobSpec]) -> list[Job]:
-        """Add many jobs in one round trip: plain payloads, or :class:`JobSpec` for options."""
-        return await self._run(ops.enqueue_many(self._ctx, queue, items))
+    async def enqueue_many(
+        self, queue: str, items: Iterable[Any | JobSpec], *, connection: Any = None
+    ) -> list[Job]:
+        """Add many jobs in one round trip: plain payloads, or :class:`JobSpec` for options.
+
+        ``connection``: as for :meth:`enqueue`.
+        """
+        return await self._run(ops.enqueue_many(self._ctx, queue, items), connection)
 
     async def dequeue(
         self,

@@ -25,7 +25,7 @@ from kanal.flows import Flow
 from kanal.ids import new_id
 from kanal.models import FINAL_STATES, Batch, Job, JobState, Lease, QueueStats, RateLimit, Recovery
 from kanal.settings import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_ATTEMPTS, Settings
-from kanal.spi import Backend, NewJob
+from kanal.spi import Backend, NewJob, TransactionalBackend
 
 Seconds = float | timedelta
 
@@ -50,6 +50,16 @@ class Context:
 
     backend: Backend
     settings: Settings
+
+
+def joined(ctx: Context) -> TransactionalBackend:
+    """The backend, if it can join a caller's database transaction (``connection=``)."""
+    if not ctx.backend.capabilities.transactional_enqueue:
+        raise InvalidArgument(
+            f"{type(ctx.backend).__name__} cannot join a database transaction: connection= needs "
+            "a SQL backend (postgresql://, mysql://, mariadb://, sqlite://)"
+        )
+    return ctx.backend  # type: ignore[return-value]
 
 
 def enqueue_many(ctx: Context, queue: str, items: Iterable[Any]) -> Flow[list[Job]]:

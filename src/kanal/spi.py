@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from kanal.errors import StaleLease
 from kanal.flows import AsyncTransport, Flow, SyncTransport
@@ -163,6 +163,19 @@ class Backend(Protocol):
 
     def recover(self, queue: str | None) -> Flow[Recovery]:
         """Promote due jobs and reclaim expired leases now (dequeue does it anyway)."""
+        ...
+
+
+class TransactionalBackend(Backend, Protocol):
+    """A backend whose operations can join the caller's own database transaction
+    (``Capabilities.transactional_enqueue``): ``q.enqueue(..., connection=conn)``."""
+
+    def joined_sync_transport(self, connection: Any) -> SyncTransport:
+        """A transport that runs calls inside the transaction of ``connection``."""
+        ...
+
+    def joined_async_transport(self, connection: Any) -> AsyncTransport:
+        """A transport that runs calls inside the transaction of an async ``connection``."""
         ...
 
 
