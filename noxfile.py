@@ -27,6 +27,7 @@ def types(session: nox.Session) -> None:
     """mypy --strict on the packages, the benchmarks, the scripts and the tests."""
     session.run("mypy")
     session.run("mypy", "--strict", "benchmarks", "scripts", "tests", "backends/redis/tests")
+    session.run("mypy", "--strict", "backends/sql/tests")
 
 
 @nox.session(venv_backend="none")
@@ -34,9 +35,16 @@ def tests(session: nox.Session) -> None:
     """The whole test suite: core unit tests and the conformance suite on every backend.
 
     Redis is the server at $KANAL_REDIS_URL (default: the local one); the Redis Cluster
-    tests start their own nodes unless $KANAL_REDIS_CLUSTER_URL names one.
+    tests start their own nodes unless $KANAL_REDIS_CLUSTER_URL names one. PostgreSQL and
+    MariaDB are $KANAL_POSTGRES_URL and $KANAL_MYSQL_URL (default: the local ones); SQLite
+    is a temporary file.
     """
-    env = {"KANAL_REDIS_URL": os.environ.get("KANAL_REDIS_URL", "redis://127.0.0.1:6379/0")}
+    defaults = {
+        "KANAL_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "KANAL_POSTGRES_URL": "postgresql://postgres@127.0.0.1:5432/test",
+        "KANAL_MYSQL_URL": "mysql://root@127.0.0.1:3306/test",
+    }
+    env = {name: os.environ.get(name, default) for name, default in defaults.items()}
     session.run("pytest", *session.posargs, env=env)
 
 

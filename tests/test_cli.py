@@ -36,7 +36,10 @@ def assert_usage_error(result: Result, *fragments: str) -> None:
     ("args", "expected"),
     [
         (["--help"], ["Usage: kanal [OPTIONS] COMMAND", "--version", "demo"]),
-        (["demo", "--help"], ["Usage: kanal demo [OPTIONS]", "--jobs", "--workers", "--url", "memory://"]),
+        (
+            ["demo", "--help"],
+            ["Usage: kanal demo [OPTIONS]", "--jobs", "--workers", "--url", "sqlite:///kanal.db"],
+        ),
     ],
 )
 def test_help_describes_commands_and_options(args: list[str], expected: list[str]) -> None:
@@ -52,9 +55,15 @@ def test_version_prints_the_package_version() -> None:
     assert result.output == f"kanal, version {kanal.__version__}\n"
 
 
-def test_demo_finishes_by_itself_with_every_job_completed_or_dead() -> None:
+def test_demo_finishes_by_itself_with_every_job_completed_or_dead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KANAL_URL", raising=False)
     result = invoke(main, "demo", "--jobs", "200", "--workers", "2")
     assert result.exit_code == 0, result.output
+    assert "sqlite:///kanal.db" in result.output
+    assert (tmp_path / "kanal.db").is_file()  # the embedded default keeps jobs in a file
     summary = {name: int(value) for name, value in SUMMARY_ROW.findall(result.output)}
     assert summary["jobs"] == 200
     assert summary["completed"] + summary["dead"] == 200

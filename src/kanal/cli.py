@@ -15,8 +15,9 @@ from rich.table import Table
 
 import kanal
 
-#: The embedded default backend. It becomes SQLite once the SQL backend lands.
-DEFAULT_URL = "memory://"
+#: The embedded default backend: a SQLite file in the working directory, so jobs survive
+#: a restart (``pip install "kanal[sqlite]"``; ``$KANAL_URL`` or ``--url`` pick another).
+DEFAULT_URL = "sqlite:///kanal.db"
 
 DEMO_KEYS = ("tenant-a", "tenant-b", "tenant-c")
 DEMO_MAX_ATTEMPTS = 3
@@ -35,7 +36,13 @@ def main() -> None:
 @main.command()
 @click.option("--jobs", type=click.IntRange(1, 100_000), default=5000, show_default=True, help="Jobs to run.")
 @click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True, help="Worker threads.")
-@click.option("--url", default=DEFAULT_URL, show_default=True, help="Backend URL, e.g. redis://localhost.")
+@click.option(
+    "--url",
+    default=DEFAULT_URL,
+    show_default=True,
+    envvar="KANAL_URL",
+    help="Backend URL (or $KANAL_URL), e.g. redis://localhost or postgresql://localhost/app.",
+)
 def demo(jobs: int, workers: int, url: str) -> None:
     """Enqueue a mix of jobs and work them off with threads, then summarize.
 
