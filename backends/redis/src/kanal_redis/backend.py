@@ -58,8 +58,10 @@ class RedisBackend:
         self.layout = Layout(config.prefix)
         self._registered: set[str] = set()
         self._checked = False
-        #: Whether the server runs functions (Redis 7+); else scripts by SHA.
-        self._fcall = True
+        #: Whether to call functions (Redis 7+), else scripts by SHA. Not on Cluster: there
+        #: redis-py asks a node for an FCALL's keys (COMMAND GETKEYS) before every call, one
+        #: more round trip, while it reads EVALSHA's keys itself.
+        self._fcall = not config.cluster
         self._turn = itertools.count()
 
     @classmethod

@@ -3,10 +3,10 @@
 On Redis 7 and later every operation is a function of one library (:data:`LIBRARY`, loaded
 with ``FUNCTION LOAD``, called with ``FCALL``), so the helpers are built once per load,
 not once per call. The library and its functions are named after a hash of the code: two
-kanal versions can share a server. On older servers each operation is a standalone script
-(the prelude, the helpers and the operation), called by SHA with an ``EVAL`` fallback.
-A server that lost either (restart, ``FUNCTION FLUSH``, a new cluster node) gets it
-again on the next call (see ``backend._script``).
+kanal versions can share a server. On older servers and on Redis Cluster each operation is
+a standalone script (the prelude, the helpers and the operation), called by SHA with an
+``EVAL`` fallback. A server that lost either (restart, ``FUNCTION FLUSH``, a new cluster
+node) gets it again on the next call (see ``backend._script``).
 """
 
 from __future__ import annotations
