@@ -38,29 +38,36 @@ def _bullmq(url: str) -> System:
 
 
 class _Bull:
-    """One queue name's ``bullmq.Queue`` and processor-less ``bullmq.Worker``."""
+    """One queue name's ``bullmq.Queue`` and processor-less ``bullmq.Worker``, both made with ``opts``."""
 
-    def __init__(self, module: Any, name: str, client: redis.asyncio.Redis) -> None:
-        self.queue: Any = module.Queue(name, {"connection": client})
-        self.worker: Any = module.Worker(
-            name, None, {"connection": client, "autorun": False, "drainDelay": READY_TIMEOUT}
-        )
+    def __init__(self, module: Any, name: str, opts: dict[str, Any]) -> None:
+        self.queue: Any = module.Queue(name, dict(opts))
+        self.worker: Any = module.Worker(name, None, {**opts, "autorun": False, "drainDelay": READY_TIMEOUT})
 
 
 class BullMQSystem:
-    """The workloads on BullMQ queues sharing one asyncio client."""
+    """The workloads on BullMQ queues sharing one asyncio client.
 
-    def __init__(self, module: Any, client: redis.asyncio.Redis) -> None:
+    ``connection`` is BullMQ's ``connection`` option: here a redis-py client; a PostgreSQL URL for
+    :class:`~benchmarks.systems.bullmq_pg_queue.BullMQPostgresSystem`, which replaces
+    :meth:`_options`, purge and close.
+    """
+
+    def __init__(self, module: Any, connection: Any) -> None:
         self._bullmq = module
-        self._r = client
+        self._r: redis.asyncio.Redis = connection
         self._queues: dict[str, _Bull] = {}
         self._tokens = itertools.count()
 
     def _get(self, name: str) -> _Bull:
         bull = self._queues.get(name)
         if bull is None:
-            bull = self._queues[name] = _Bull(self._bullmq, name, self._r)
+            bull = self._queues[name] = _Bull(self._bullmq, name, self._options())
         return bull
+
+    def _options(self) -> dict[str, Any]:
+        """The options every ``Queue`` and ``Worker`` is made with."""
+        return {"connection": self._r}
 
     async def enqueue_each(self, queue: str, payloads: Sequence[Payload]) -> None:
         q = self._get(queue).queue

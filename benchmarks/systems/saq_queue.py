@@ -11,7 +11,7 @@ with kanal's redis-py; SAQ 0.26 runs on redis-py 8 as is.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.systems import register
 from benchmarks.systems.base import AsyncSystem, Payload, Starved, SyncBridge, System, ages
@@ -35,10 +35,14 @@ def _saq(url: str) -> System:
 
 
 class SaqSystem:
-    """The workloads on ``saq.Queue`` objects sharing one asyncio redis-py client."""
+    """The workloads on ``saq.Queue`` objects sharing one asyncio redis-py client.
 
-    def __init__(self, client: redis.asyncio.Redis, queue_class: type[RedisQueue], complete: Status) -> None:
-        self._r = client
+    ``client`` is what ``queue_class`` takes first: here a redis-py client; a psycopg pool for
+    :class:`~benchmarks.systems.saq_pg_queue.SaqPostgresSystem`, which replaces purge and close.
+    """
+
+    def __init__(self, client: Any, queue_class: type[RedisQueue], complete: Status) -> None:
+        self._r: redis.asyncio.Redis = client
         self._queue_class = queue_class
         self._complete = complete
         self._queues: dict[str, RedisQueue] = {}
