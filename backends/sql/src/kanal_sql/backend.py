@@ -32,6 +32,10 @@ from kanal_sql.transport import (
 
 T = TypeVar("T")
 
+#: Databases and prefixes whose schema this process has found current: checked once per
+#: process, not once per client (a worker opens many).
+_current_schemas: set[tuple[str, str | None, str]] = set()
+
 #: Jobs a purge deletes per transaction, so no transaction holds locks for long.
 PURGE_CHUNK = 1000
 #: Polling backends (MariaDB/MySQL, SQLite) look again after this long, doubling up to
@@ -56,7 +60,11 @@ class SQLBackend:
         self.capabilities = Capabilities(
             push_wakeups=config.dialect == "postgresql", transactional_enqueue=True
         )
-        self._schema_checked = False
+        self._schema_key = (
+            config.sync_url.render_as_string(hide_password=False),
+            config.schema,
+            config.prefix,
+        )
         self._queues: set[str] = set()
 
     @classmethod
@@ -93,13 +101,13 @@ class SQLBackend:
     def _run(self, body: Callable[[Connection], T], done: Callable[[], None] | None = None) -> Flow[T]:
         """One transaction, after making sure the schema is in place; ``done`` runs once
         it has committed (never when it joined a caller's transaction)."""
-        if not self._schema_checked:
+        if self._schema_key not in _current_schemas:
             yield Transaction(self._check_schema, self._schema_ready, own=True)
         result: T = yield Transaction(body, done)
         return result
 
     def _schema_ready(self) -> None:
-        self._schema_checked = True
+        _current_schemas.add(self._schema_key)
 
     def _check_schema(self, conn: Connection) -> None:
         if self.config.migrate:
@@ -116,7 +124,7 @@ class SQLBackend:
         self, check: Callable[[Connection], float | None], channels: tuple[str, ...], timeout: float
     ) -> Flow[bool]:
         """Block until ``check`` returns 0 (True) or ``timeout`` seconds pass (False)."""
-        if not self._schema_checked:
+        if self._schema_key not in _current_schemas:
             yield from self._run(lambda conn: None)
         deadline = time.monotonic() + timeout
         step = LISTEN_MAX if self.capabilities.push_wakeups else POLL_START

@@ -58,6 +58,8 @@ TICK_BATCH = 500
 #: Ready rows a limited dequeue reads per step while it looks for keys with room.
 SCAN_BATCH = 100
 _FINAL = [s.value for s in FINAL_STATES]
+#: The label of the database's time in a statement that reads it beside a job.
+_NOW = "kanal_now"
 
 
 class Retry(Exception):
@@ -79,22 +81,32 @@ class Store:
         j = self.t.jobs.c
         return or_(j.due_at.is_(None), j.due_at > now, j.state.not_in(_FINAL))
 
-    def _job_row(self, conn: Connection, queue: str, job_id: str, lock: bool = True) -> dict[str, Any] | None:
+    def _job_row(
+        self, conn: Connection, queue: str, job_id: str, lock: bool = True
+    ) -> tuple[dict[str, Any] | None, float]:
+        """The job's row (locked unless ``lock`` is False) and the database's time, read
+        together in one statement."""
         j = self.t.jobs
-        stmt = select(j).where(j.c.queue == queue, j.c.id == job_id)
-        row = conn.execute(stmt.with_for_update() if lock else stmt).first()
-        return None if row is None else dict(row._mapping)
+        stmt = select(j, dialects.server_now(conn.dialect.name).label(_NOW)).where(
+            j.c.queue == queue, j.c.id == job_id
+        )
+        found = conn.execute(stmt.with_for_update() if lock else stmt).first()
+        if found is None:
+            return None, dialects.now(conn)
+        row = dict(found._mapping)
+        return row, float(row.pop(_NOW))
 
-    def _locked(self, conn: Connection, queue: str, job_id: str, now: float) -> dict[str, Any] | None:
-        """The job's row, locked and brought up to date with time; None if it is gone."""
-        return self._current(self._job_row(conn, queue, job_id), conn, now)
+    def _locked(self, conn: Connection, queue: str, job_id: str) -> tuple[dict[str, Any] | None, float]:
+        """The job's row, locked and brought up to date with time (None: it is gone), and now."""
+        row, now = self._job_row(conn, queue, job_id)
+        return self._current(row, conn, now), now
 
-    def _read(self, conn: Connection, queue: str, job_id: str, now: float) -> dict[str, Any] | None:
+    def _read(self, conn: Connection, queue: str, job_id: str) -> tuple[dict[str, Any] | None, float]:
         """The job's row as it is now, locked only if a due timer must be applied first."""
-        row = self._job_row(conn, queue, job_id, lock=False)
+        row, now = self._job_row(conn, queue, job_id, lock=False)
         if row is not None and row["due_at"] is not None and row["due_at"] <= now:
-            return self._locked(conn, queue, job_id, now)
-        return row
+            return self._locked(conn, queue, job_id)
+        return row, now
 
     def _current(self, row: dict[str, Any] | None, conn: Connection, now: float) -> dict[str, Any] | None:
         if row is not None and row["due_at"] is not None and row["due_at"] <= now:
@@ -283,9 +295,14 @@ class Store:
         return [_job(existing.get(new.id) or rows[new.id]) for new in jobs]
 
     def dequeue(self, conn: Connection, queue: str, limit: int, lease_timeout: float | None) -> list[Lease]:
-        now = dialects.now(conn)
+        q = self.t.queues
+        seen = conn.execute(
+            select(q.c.paused, q.c.limited, dialects.server_now(conn.dialect.name).label(_NOW)).where(
+                q.c.name == queue
+            )
+        ).first()
+        now = dialects.now(conn) if seen is None else float(seen._mapping[_NOW])
         self.tick(conn, queue, now)
-        seen = self._queue_row(conn, queue)
         if seen is not None:  # a queue without a row yet has no pause and no limits
             if seen.paused:
                 return []
@@ -454,25 +471,24 @@ class Store:
 
     # ------------------------------------------------------------------ settling leases
 
-    def _held(self, conn: Connection, lease: Lease, now: float, replay: JobState | None) -> dict[str, Any]:
-        """The row ``lease`` holds, or the one it already settled as ``replay``."""
-        row = self._locked(conn, lease.queue, lease.id, now)
+    def _held(self, conn: Connection, lease: Lease, replay: JobState | None) -> tuple[dict[str, Any], float]:
+        """The row ``lease`` holds (or the one it already settled as ``replay``), and now."""
+        row, now = self._locked(conn, lease.queue, lease.id)
         if row is None:
             raise StaleLease(f"job {lease.id!r} in queue {lease.queue!r} no longer exists")
         if row["token"] != lease.token:
             raise StaleLease(f"stale lease on job {lease.id!r}: it has been delivered again since")
         if row["state"] == JobState.LEASED:
-            return row
+            return row, now
         if replay is not None and row["state"] == replay and row["settled"]:
-            return row
+            return row, now
         raise StaleLease(
             f"the lease on job {lease.id!r} is no longer held (it expired or was already settled); "
             f"the job is {row['state']}"
         )
 
     def ack(self, conn: Connection, lease: Lease, result: bytes | None, ttl: float) -> Job:
-        now = dialects.now(conn)
-        row = self._held(conn, lease, now, JobState.COMPLETED)
+        row, now = self._held(conn, lease, JobState.COMPLETED)
         if row["state"] == JobState.LEASED:
             row = self._finish(conn, row, JobState.COMPLETED, now, ttl, result=result, settled=True)
         return _job(row)
@@ -500,15 +516,13 @@ class Store:
         return job, self.dequeue(conn, lease.queue, limit, lease_timeout)
 
     def fail(self, conn: Connection, lease: Lease, error: str) -> Job:
-        now = dialects.now(conn)
-        row = self._held(conn, lease, now, JobState.DEAD)
+        row, now = self._held(conn, lease, JobState.DEAD)
         if row["state"] == JobState.LEASED:
             row = self._finish(conn, row, JobState.DEAD, now, None, last_error=error, settled=True)
         return _job(row)
 
     def requeue(self, conn: Connection, lease: Lease, delay: float, error: str | None) -> Job:
-        now = dialects.now(conn)
-        row = self._held(conn, lease, now, None)
+        row, now = self._held(conn, lease, None)
         if row["max_attempts"] is not None and row["attempts"] >= row["max_attempts"]:
             why = error or f"requeued after the last attempt ({row['attempts']} of {row['max_attempts']})"
             row = self._finish(conn, row, JobState.DEAD, now, None, last_error=why)
@@ -518,8 +532,7 @@ class Store:
         return _job(row)
 
     def extend(self, conn: Connection, lease: Lease, timeout: float | None) -> Lease:
-        now = dialects.now(conn)
-        row = self._held(conn, lease, now, None)
+        row, now = self._held(conn, lease, None)
         row = self._write(conn, row, due_at=now + (timeout or row["lease_timeout"]))
         return _lease(row)
 
@@ -536,17 +549,16 @@ class Store:
 
     # ------------------------------------------------------------------ jobs by id
 
-    def _existing(self, conn: Connection, queue: str, job_id: str, now: float) -> dict[str, Any]:
-        row = self._locked(conn, queue, job_id, now)
+    def _existing(self, conn: Connection, queue: str, job_id: str) -> tuple[dict[str, Any], float]:
+        row, now = self._locked(conn, queue, job_id)
         if row is None:
             raise JobNotFound(f"no job {job_id!r} in queue {queue!r}")
-        return row
+        return row, now
 
     def reschedule(
         self, conn: Connection, queue: str, job_id: str, delay: float, run_at: float | None
     ) -> Job:
-        now = dialects.now(conn)
-        row = self._existing(conn, queue, job_id, now)
+        row, now = self._existing(conn, queue, job_id)
         if row["state"] not in (JobState.SCHEDULED, JobState.READY):
             raise InvalidTransition(
                 f"job {job_id!r} is {row['state']}; only scheduled or ready jobs can be rescheduled"
@@ -556,8 +568,7 @@ class Store:
         return _job(row)
 
     def cancel(self, conn: Connection, queue: str, job_id: str, ttl: float) -> Job:
-        now = dialects.now(conn)
-        row = self._existing(conn, queue, job_id, now)
+        row, now = self._existing(conn, queue, job_id)
         if row["state"] in (JobState.SCHEDULED, JobState.READY):
             row = self._finish(conn, row, JobState.CANCELLED, now, ttl)
         elif row["state"] != JobState.CANCELLED:
@@ -567,16 +578,14 @@ class Store:
         return _job(row)
 
     def get(self, conn: Connection, queue: str, job_id: str) -> Job | None:
-        now = dialects.now(conn)
-        row = self._read(conn, queue, job_id, now)
+        row, _ = self._read(conn, queue, job_id)
         return None if row is None else _job(row)
 
     def watch(self, conn: Connection, queue: str, job_id: str, until: Sequence[JobState]) -> float | None:
         """0 if the job is gone, final or in ``until``; else the seconds until time alone may
         change it (None: only another client can). Marks the job watched, so that its next
         change NOTIFYs (PostgreSQL)."""
-        now = dialects.now(conn)
-        row = self._read(conn, queue, job_id, now)
+        row, now = self._read(conn, queue, job_id)
         if row is None or row["state"] in _FINAL or row["state"] in until:
             return 0.0
         if not row["watched"]:
