@@ -28,7 +28,8 @@ LATENCY_BATCH = 100
 
 @register("kanal")
 def _sync(url: str) -> System:
-    probe = redis_memory(url) if url.startswith(("redis://", "rediss://", "unix://")) else None
+    # The probe's client gets the URL without its query: that holds kanal's options (prefix=).
+    probe = redis_memory(url.partition("?")[0]) if url.startswith(("redis://", "rediss://")) else None
     return KanalSystem(kanal.connect(url), probe)
 
 
