@@ -8,7 +8,7 @@ collide with them. Nothing here imports a driver at import time.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 #: Every benchmark schema starts with this (kanal runs with ``?prefix=kbench`` beside them).
 SCHEMA_PREFIX = "kbench_"
@@ -29,6 +29,13 @@ def libpq_url(url: str) -> str:
 def search_path(schema: str) -> str:
     """The libpq ``options`` value that makes ``schema`` a connection's search path."""
     return f"-c search_path={schema}"
+
+
+def url_in_schema(url: str, schema: str) -> str:
+    """:func:`libpq_url` with ``schema`` as the search path of every connection made from it."""
+    parts = urlsplit(libpq_url(url))
+    option = f"options={quote(search_path(schema))}"
+    return urlunsplit(parts._replace(query=f"{parts.query}&{option}" if parts.query else option))
 
 
 def create_schema(url: str, schema: str) -> None:
