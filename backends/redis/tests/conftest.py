@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -27,6 +28,7 @@ from redis_servers import (
     RedisServer,
     delete_prefix,
     free_port,
+    open_queue,
     raw_client,
     redis_binaries,
     start_redis_server,
@@ -34,6 +36,7 @@ from redis_servers import (
     unreachable,
 )
 
+from kanal import Queue
 from kanal.url import redact
 from kanal_conformance.harness import unique_name
 
@@ -169,6 +172,23 @@ def redis_cluster_prefix(redis_cluster_url: str) -> Iterator[str]:
     try:
         delete_prefix(client, prefix)
     finally:
+        client.close()
+
+
+# ---------------------------------------------------------------------- clients
+
+
+@pytest.fixture
+def make_queue() -> Iterator[Callable[..., Queue]]:
+    """``make_queue(api, url, **options)``: a client, closed at the end of the test."""
+    opened: list[Queue] = []
+
+    def make(api: str, url: str, **options: Any) -> Queue:
+        opened.append(open_queue(api, url, **options))
+        return opened[-1]
+
+    yield make
+    for client in reversed(opened):
         client.close()
 
 

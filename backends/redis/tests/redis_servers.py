@@ -14,6 +14,9 @@ import pytest
 import redis
 import redis.cluster
 
+import kanal
+from kanal import Queue
+from kanal_conformance.harness import SyncOverAsync
 from kanal_redis import RedisConfig
 
 #: How long a server we start may take to answer PING.
@@ -46,6 +49,13 @@ def unreachable(url: str) -> str | None:
     finally:
         client.close()
     return None
+
+
+def open_queue(api: str, url: str, **options: Any) -> Queue:
+    """A client through ``kanal.connect`` (sync) or ``kanal.connect_async`` (async)."""
+    if api == "sync":
+        return kanal.connect(url, **options)
+    return SyncOverAsync(kanal.connect_async(url, **options))  # type: ignore[return-value]
 
 
 def with_prefix(url: str, prefix: str) -> str:

@@ -27,11 +27,11 @@ import pytest
 import redis
 import redis.asyncio.connection
 import redis.connection
-from redis_servers import RawClient, free_port, prefix_keys, raw_client, text, with_prefix
+from redis_servers import RawClient, free_port, open_queue, prefix_keys, raw_client, text, with_prefix
 
 import kanal
 from kanal import JobSpec, JobState, Lease, Queue, RateLimit
-from kanal_conformance.harness import SyncOverAsync, unique_name
+from kanal_conformance.harness import unique_name
 from kanal_redis import RedisConfig
 from kanal_redis.scripts import LIBRARY, script
 
@@ -41,27 +41,6 @@ SECRET = "s3cret"
 
 MakeQueue = Callable[..., Queue]
 SpawnRedis = Callable[..., Any]
-
-
-def open_queue(api: str, url: str, **options: Any) -> Queue:
-    """A client through ``kanal.connect`` (sync) or ``kanal.connect_async`` (async)."""
-    if api == "sync":
-        return kanal.connect(url, **options)
-    return SyncOverAsync(kanal.connect_async(url, **options))  # type: ignore[return-value]
-
-
-@pytest.fixture
-def make_queue() -> Iterator[MakeQueue]:
-    """``make_queue(api, url, **options)``: a client, closed at the end of the test."""
-    opened: list[Queue] = []
-
-    def make(api: str, url: str, **options: Any) -> Queue:
-        opened.append(open_queue(api, url, **options))
-        return opened[-1]
-
-    yield make
-    for client in reversed(opened):
-        client.close()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import traceback
 from collections.abc import Callable, Iterator
-from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -21,12 +20,12 @@ import redis.asyncio.retry
 import redis.connection
 import redis.retry
 from redis.backoff import NoBackoff
-from redis_servers import RawClient, raw_client, with_prefix
+from redis_servers import RawClient, open_queue, raw_client, with_prefix
 
 import kanal
 from kanal import JobState, Queue
 from kanal.url import redact
-from kanal_conformance.harness import SyncOverAsync, unique_name
+from kanal_conformance.harness import unique_name
 from kanal_redis import RedisConfig
 
 APIS = pytest.mark.parametrize("api", ["sync", "async"])
@@ -34,27 +33,6 @@ APIS = pytest.mark.parametrize("api", ["sync", "async"])
 HEAD, TAIL = "Kq7vZ", "Wm3pX"
 SECRET = f"{HEAD}{TAIL}"
 LONG = 600.0
-
-
-def open_queue(api: str, url: str, **options: Any) -> Queue:
-    """A client through ``kanal.connect`` (sync) or ``kanal.connect_async`` (async)."""
-    if api == "sync":
-        return kanal.connect(url, **options)
-    return SyncOverAsync(kanal.connect_async(url, **options))  # type: ignore[return-value]
-
-
-@pytest.fixture
-def make_queue() -> Iterator[Callable[..., Queue]]:
-    """``make_queue(api, url)``: a client, closed at the end of the test."""
-    opened: list[Queue] = []
-
-    def make(api: str, url: str, **options: Any) -> Queue:
-        opened.append(open_queue(api, url, **options))
-        return opened[-1]
-
-    yield make
-    for client in reversed(opened):
-        client.close()
 
 
 @pytest.fixture
