@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -56,6 +57,16 @@ def open_queue(api: str, url: str, **options: Any) -> Queue:
     if api == "sync":
         return kanal.connect(url, **options)
     return SyncOverAsync(kanal.connect_async(url, **options))  # type: ignore[return-value]
+
+
+def kill_named(admin: RawClient, name: str) -> int:
+    """CLIENT KILL this test's own connections (those named ``name``); how many."""
+    killed = 0
+    for client in admin.client_list():
+        if client.get("name") == name:
+            with contextlib.suppress(redis.ResponseError):  # it closed meanwhile
+                killed += int(admin.client_kill_filter(_id=client["id"]))
+    return killed
 
 
 def with_prefix(url: str, prefix: str) -> str:

@@ -27,7 +27,16 @@ import pytest
 import redis
 import redis.asyncio.connection
 import redis.connection
-from redis_servers import RawClient, free_port, open_queue, prefix_keys, raw_client, text, with_prefix
+from redis_servers import (
+    RawClient,
+    free_port,
+    kill_named,
+    open_queue,
+    prefix_keys,
+    raw_client,
+    text,
+    with_prefix,
+)
 
 import kanal
 from kanal import JobSpec, JobState, Lease, Queue, RateLimit
@@ -131,16 +140,6 @@ def _libraries(admin: RawClient) -> list[str]:
 # ---------------------------------------------------------------------- connections
 
 
-def _kill_connections(admin: RawClient, name: str) -> int:
-    """CLIENT KILL every connection named ``name``; how many were killed."""
-    killed = 0
-    for client in admin.client_list():
-        if client.get("name") == name:
-            with contextlib.suppress(redis.ResponseError):  # it closed meanwhile
-                killed += int(admin.client_kill_filter(_id=client["id"]))
-    return killed
-
-
 @APIS
 def test_killed_connections_never_half_apply_a_change(
     api: str, url: str, raw: RawClient, qname: str, make_queue: MakeQueue
@@ -156,7 +155,7 @@ def test_killed_connections_never_half_apply_a_change(
         admin = raw_client(url)
         try:
             while kills["during"] < 10 and not stop.wait(random.uniform(0.005, 0.03)):
-                kills["during"] += _kill_connections(admin, name)
+                kills["during"] += kill_named(admin, name)
         finally:
             admin.close()
 
@@ -170,7 +169,7 @@ def test_killed_connections_never_half_apply_a_change(
         while time.monotonic() < deadline:
             step += 1
             if step % 5 == 0 and kills["between"] < 5:
-                kills["between"] += _kill_connections(raw, name)
+                kills["between"] += kill_named(raw, name)
             try:
                 leases = queue.dequeue(
                     qname, limit=2, wait=0 if thread.is_alive() else 0.5, lease_timeout=0.4

@@ -20,7 +20,7 @@ import redis.asyncio.retry
 import redis.connection
 import redis.retry
 from redis.backoff import NoBackoff
-from redis_servers import RawClient, open_queue, raw_client, with_prefix
+from redis_servers import RawClient, kill_named, open_queue, raw_client, with_prefix
 
 import kanal
 from kanal import JobState, Queue
@@ -231,16 +231,6 @@ def test_rediss_options_reach_both_clients() -> None:
 
 
 # ---------------------------------------------------------------------- reconnects
-
-
-def kill_named(admin: RawClient, name: str) -> int:
-    """CLIENT KILL this test's own connections (those named ``name``); how many."""
-    killed = 0
-    for client in admin.client_list():
-        if client.get("name") == name:
-            with contextlib.suppress(redis.ResponseError):  # it closed meanwhile
-                killed += int(admin.client_kill_filter(_id=client["id"]))
-    return killed
 
 
 @APIS
