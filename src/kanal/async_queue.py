@@ -167,9 +167,15 @@ class AsyncQueue(QueueBase):
         """Move a scheduled or ready job to run after ``delay`` or at ``run_at``."""
         return await self._run(ops.reschedule(self._ctx, queue, job_id, delay, run_at))
 
-    async def cancel(self, queue: str, job_id: str) -> Job:
-        """Cancel a scheduled or ready job; a leased or finished one raises InvalidTransition."""
-        return await self._run(ops.cancel(self._ctx, queue, job_id))
+    async def cancel(self, queue: str, job_id: str, *, force: bool = False) -> Job:
+        """Cancel a scheduled or ready job; it is kept, cancelled, for ``result_ttl``.
+
+        ``force=True`` also cancels a leased (running) job at once: its lease goes stale (the
+        holder's ack, extend, requeue and fail raise :class:`~kanal.errors.StaleLease`) and its
+        concurrency slot is freed. Cancelling a cancelled job returns it. A completed or dead
+        job, or a leased one without ``force``, raises :class:`~kanal.errors.InvalidTransition`.
+        """
+        return await self._run(ops.cancel(self._ctx, queue, job_id, force))
 
     async def get(self, queue: str, job_id: str) -> Job | None:
         """The job's full state, or None."""

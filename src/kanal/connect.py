@@ -26,7 +26,7 @@ def connect(
     other keyword arguments go to the backend (e.g. ``clock=FakeClock()`` for memory).
     """
     settings = Settings(serializer or JSONSerializer(), max_payload_bytes, result_ttl)
-    return Queue(_backend(url, backend_options), settings=settings, url=url)
+    return Queue(open_backend(url, backend_options), settings=settings, url=url)
 
 
 def connect_async(
@@ -39,8 +39,9 @@ def connect_async(
 ) -> AsyncQueue:
     """An :class:`~kanal.AsyncQueue`; use it as ``async with kanal.connect_async(url) as q``."""
     settings = Settings(serializer or JSONSerializer(), max_payload_bytes, result_ttl)
-    return AsyncQueue(_backend(url, backend_options), settings=settings, url=url)
+    return AsyncQueue(open_backend(url, backend_options), settings=settings, url=url)
 
 
-def _backend(url: str, options: dict[str, Any]) -> Backend:
+def open_backend(url: str, options: dict[str, Any]) -> Backend:
+    """The backend that the scheme of ``url`` names, opened with ``options``."""
     return registry.resolve(url)(url, **options)

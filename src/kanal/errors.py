@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kanal.models import Job
+
 
 class KanalError(Exception):
     """Base class of every error kanal raises."""
@@ -52,3 +57,20 @@ class BackendUnavailable(KanalError, ConnectionError):
 
 class ConfigError(KanalError, ValueError):
     """A connection option or backend setting is invalid."""
+
+
+class JobFailed(KanalError):
+    """A job whose result was asked for is dead; ``job.last_error`` says why."""
+
+    def __init__(self, job: Job) -> None:
+        error = (job.last_error or "no error recorded").strip().splitlines()
+        super().__init__(f"job {job.id!r} in queue {job.queue!r} is dead: {error[-1] if error else ''}")
+        self.job = job
+
+
+class JobCancelled(KanalError):
+    """A job whose result was asked for was cancelled."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(f"job {job.id!r} in queue {job.queue!r} was cancelled")
+        self.job = job

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +25,7 @@ from kanal.flows import Flow
 from kanal.ids import new_id
 from kanal.models import FINAL_STATES, Batch, Job, JobState, Lease, QueueStats, RateLimit, Recovery
 from kanal.settings import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_ATTEMPTS, Settings
-from kanal.spi import Backend, NewJob, TransactionalBackend
+from kanal.spi import Backend, BlockingBackend, NewJob, TransactionalBackend
 
 Seconds = float | timedelta
 
@@ -59,6 +59,11 @@ def joined(ctx: Context) -> TransactionalBackend:
             f"{type(ctx.backend).__name__} cannot join a database transaction: connection= needs "
             "a SQL backend (postgresql://, mysql://, mariadb://, sqlite://)"
         )
+    return ctx.backend  # type: ignore[return-value]
+
+
+def _blocking(ctx: Context) -> BlockingBackend:
+    """The backend, which says it runs a blocking dequeue as one flow."""
     return ctx.backend  # type: ignore[return-value]
 
 
@@ -97,11 +102,16 @@ def dequeue(
     budget = validation.seconds("wait", wait)
     timeout = validation.optional_seconds("lease_timeout", lease_timeout, allow_zero=False)
     deadline = time.monotonic() + budget
+    blocking = budget > 0 and ctx.backend.capabilities.blocking_dequeue
     while True:
         raw: list[Lease] = []
-        for name in names:
-            if len(raw) < limit:
-                raw += yield from ctx.backend.dequeue(name, limit - len(raw), timeout)
+        if blocking:
+            left = max(deadline - time.monotonic(), 0.0)
+            raw = yield from _blocking(ctx).dequeue_wait(names, limit, timeout, left)
+        else:
+            for name in names:
+                if len(raw) < limit:
+                    raw += yield from ctx.backend.dequeue(name, limit - len(raw), timeout)
         leases = []
         for lease in raw:
             decoded = yield from _decode_lease(ctx, lease)
@@ -120,7 +130,7 @@ def ack(ctx: Context, lease: Lease, result: Any, result_ttl: Seconds | None) -> 
     ttl = ctx.settings.result_ttl if result_ttl is None else validation.seconds("result_ttl", result_ttl)
     encoded = None if result is None else _encode(ctx, result, "result")
     job = yield from ctx.backend.ack(lease, encoded, ttl)
-    return _decode_job(ctx, job)
+    return _decode_settled(ctx, (id(lease.job.payload),), job)
 
 
 def ack_and_dequeue(
@@ -146,7 +156,7 @@ def ack_and_dequeue(
         decoded = yield from _decode_lease(ctx, new)
         if decoded is not None:
             leases.append(decoded)
-    return _decode_job(ctx, job), leases
+    return _decode_settled(ctx, (id(lease.job.payload),), job), leases
 
 
 def ack_many(ctx: Context, leases: Iterable[Lease], result_ttl: Seconds | None) -> Flow[Batch[Job]]:
@@ -156,7 +166,8 @@ def ack_many(ctx: Context, leases: Iterable[Lease], result_ttl: Seconds | None) 
     if not batch:
         return Batch([], [])
     done = yield from ctx.backend.ack_many(batch, ttl)
-    return Batch([_decode_job(ctx, job) for job in done.succeeded], done.stale)
+    own = {id(lease.job.payload) for lease in batch}
+    return Batch([_decode_settled(ctx, own, job) for job in done.succeeded], done.stale)
 
 
 def extend_many(ctx: Context, leases: Iterable[Lease], timeout: Seconds | None) -> Flow[Batch[Lease]]:
@@ -208,10 +219,12 @@ def reschedule(
     return _decode_job(ctx, job)
 
 
-def cancel(ctx: Context, queue: str, job_id: str) -> Flow[Job]:
-    """Cancel a job that is scheduled or ready (cancelling twice is a no-op)."""
+def cancel(ctx: Context, queue: str, job_id: str, force: bool) -> Flow[Job]:
+    """Cancel a job that is scheduled or ready, or with ``force`` a leased one too
+    (cancelling twice is a no-op)."""
     queue, job_id = validation.queue_name(queue), validation.job_id(job_id)
-    job = yield from ctx.backend.cancel(queue, job_id, ctx.settings.result_ttl)
+    force = validation.flag("force", force)
+    job = yield from ctx.backend.cancel(queue, job_id, ctx.settings.result_ttl, force)
     return _decode_job(ctx, job)
 
 
@@ -379,6 +392,14 @@ def _decode(ctx: Context, data: Any) -> Any:
 
 def _decode_job(ctx: Context, job: Job) -> Job:
     return _with_data(job, _decode(ctx, job.payload), _decode(ctx, job.result))
+
+
+def _decode_settled(ctx: Context, own: Container[int], job: Job) -> Job:
+    """A job that settled a lease, decoded. Its payload may be the lease's own, already
+    decoded object (see :mod:`kanal.spi`), kept as is: ``own`` holds the ``id()`` of each
+    settled lease's payload (the leases are alive, so no other object has one of them)."""
+    payload = job.payload if id(job.payload) in own else _decode(ctx, job.payload)
+    return _with_data(job, payload, _decode(ctx, job.result))
 
 
 def _with_data(job: Job, payload: Any, result: Any) -> Job:

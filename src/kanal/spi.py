@@ -3,7 +3,10 @@
 Every operation returns a :data:`~kanal.flows.Flow`: pure protocol logic that yields calls
 and reads replies. Arguments arrive validated and encoded: payloads and results are
 ``bytes``, times are seconds. Jobs go back with ``payload``/``result`` still as bytes;
-the core decodes them. A backend reports errors with :mod:`kanal.errors` classes.
+the core decodes them. A job that settles a lease (``ack``, ``ack_many``,
+``ack_and_dequeue``) may instead carry the lease's own payload object, which the core keeps
+as it is, so a backend need not send the payload back. A backend reports errors with
+:mod:`kanal.errors` classes.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from kanal.errors import StaleLease
+from kanal.errors import InvalidTransition, StaleLease
 from kanal.flows import AsyncTransport, Flow, SyncTransport
 from kanal.models import Batch, Job, JobState, Lease, QueueStats, RateLimit, Recovery
 
@@ -46,6 +49,9 @@ class Capabilities:
     transactional_enqueue: bool = False
     #: Server time can be moved by tests (the memory backend's ``FakeClock``).
     controllable_clock: bool = False
+    #: A blocking dequeue runs as one flow (:class:`BlockingBackend`), so the wait and the
+    #: lease after it can share round trips.
+    blocking_dequeue: bool = False
 
 
 class Backend(Protocol):
@@ -107,8 +113,12 @@ class Backend(Protocol):
         """Move a scheduled or ready job to a new run time."""
         ...
 
-    def cancel(self, queue: str, job_id: str, ttl: float) -> Flow[Job]:
-        """Cancel a scheduled or ready job, keeping a tombstone for ``ttl`` seconds."""
+    def cancel(self, queue: str, job_id: str, ttl: float, force: bool) -> Flow[Job]:
+        """Cancel a scheduled or ready job (with ``force``, a leased one too: its lease goes
+        stale and its concurrency slots are freed), keeping a tombstone for ``ttl`` seconds.
+
+        A cancelled job is returned unchanged; any other state raises :func:`cancel_refused`.
+        """
         ...
 
     def get(self, queue: str, job_id: str) -> Flow[Job | None]:
@@ -177,6 +187,29 @@ class TransactionalBackend(Backend, Protocol):
     def joined_async_transport(self, connection: Any) -> AsyncTransport:
         """A transport that runs calls inside the transaction of an async ``connection``."""
         ...
+
+
+class BlockingBackend(Backend, Protocol):
+    """A backend that runs a blocking dequeue as one flow (``Capabilities.blocking_dequeue``),
+    instead of kanal's loop of :meth:`~Backend.dequeue` and :meth:`~Backend.wait_ready`."""
+
+    def dequeue_wait(
+        self, queues: Sequence[str], limit: int, lease_timeout: float | None, wait: float
+    ) -> Flow[list[Lease]]:
+        """Lease up to ``limit`` jobs from ``queues`` in order, blocking up to ``wait`` seconds
+        for the first; an empty list only once ``wait`` has passed."""
+        ...
+
+
+def cancel_refused(job_id: str, state: str) -> InvalidTransition:
+    """The error ``cancel`` raises for a job in ``state`` (leased without force, or finished)."""
+    if state == JobState.LEASED:
+        return InvalidTransition(
+            f"job {job_id!r} is leased; cancel it with force=True to stop it (its lease then goes stale)"
+        )
+    return InvalidTransition(
+        f"job {job_id!r} is {state}; a finished job cannot be cancelled, even with force=True"
+    )
 
 
 class BulkDefaults:

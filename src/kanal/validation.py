@@ -79,6 +79,13 @@ def integer(name: str, value: object, *, low: int, high: int) -> int:
     return value
 
 
+def flag(name: str, value: object) -> bool:
+    """A bool (not a truthy stand-in such as ``1`` or ``"yes"``)."""
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def priority(value: object) -> int:
     """A priority: a 32-bit int, lower runs first."""
     return integer("priority", value, low=INT32[0], high=INT32[1])

@@ -188,8 +188,8 @@ class MemoryBackend(BulkDefaults):
     def reschedule(self, queue: str, job_id: str, delay: float, run_at: float | None) -> Flow[Job]:
         return _invoke("reschedule", queue, job_id, delay, run_at)
 
-    def cancel(self, queue: str, job_id: str, ttl: float) -> Flow[Job]:
-        return _invoke("cancel", queue, job_id, ttl)
+    def cancel(self, queue: str, job_id: str, ttl: float, force: bool) -> Flow[Job]:
+        return _invoke("cancel", queue, job_id, ttl, force)
 
     def get(self, queue: str, job_id: str) -> Flow[Job | None]:
         return _invoke("get", queue, job_id)

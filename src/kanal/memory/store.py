@@ -30,7 +30,7 @@ from kanal.models import (
     StateCounts,
     timestamp,
 )
-from kanal.spi import NewJob
+from kanal.spi import NewJob, cancel_refused
 
 Channel = tuple[str, ...]
 Wake = Callable[[], None]
@@ -223,14 +223,13 @@ class MemoryStore:
         self._notify(("queue", queue))
         return record.snapshot()
 
-    def cancel(self, queue: str, job_id: str, ttl: float) -> Job:
+    def cancel(self, queue: str, job_id: str, ttl: float, force: bool) -> Job:
         now, q, record = self._existing(queue, job_id)
-        if record.state in (JobState.SCHEDULED, JobState.READY):
+        running = force and record.state is JobState.LEASED
+        if running or record.state in (JobState.SCHEDULED, JobState.READY):
             self._finish(q, record, JobState.CANCELLED, now, ttl)
         elif record.state is not JobState.CANCELLED:
-            raise InvalidTransition(
-                f"job {job_id!r} is {record.state.value}; only scheduled or ready jobs can be cancelled"
-            )
+            raise cancel_refused(job_id, record.state)
         return record.snapshot()
 
     def get(self, queue: str, job_id: str) -> Job | None:

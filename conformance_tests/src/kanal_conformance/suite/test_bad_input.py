@@ -121,6 +121,8 @@ BAD_CONCURRENCY: dict[str, Any] = {
     "above-int32": 2**31,
     "str": "3",
 }
+#: Not a bool: values that are only truthy or falsy.
+BAD_FLAGS: dict[str, Any] = {"one": 1, "zero": 0, "str": "yes", "none": None}
 NAIVE = datetime(2030, 1, 1, 12, 0)
 AWARE = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -312,6 +314,7 @@ BAD_QUEUE_CALLS = [
         lambda q, n: q.reschedule(n, PRESENT, delay=5, run_at=AWARE), "not both", id="reschedule-both"
     ),
     pytest.param(lambda q, n: q.reschedule(n, PRESENT), "delay or run_at", id="reschedule-neither"),
+    *cases("cancel-force", lambda v: lambda q, n: q.cancel(n, PRESENT, force=v), "force", BAD_FLAGS),
     *cases("wait-timeout", lambda v: lambda q, n: q.wait(n, PRESENT, timeout=v), "timeout", BAD_SECONDS),
     *cases("list_jobs-limit", lambda v: lambda q, n: q.list_jobs(n, limit=v), "limit", BAD_LIMITS),
     *cases("list_jobs-offset", lambda v: lambda q, n: q.list_jobs(n, offset=v), "offset", BAD_OFFSETS),

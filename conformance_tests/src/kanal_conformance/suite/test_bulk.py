@@ -120,6 +120,7 @@ def stale_mix(queue: Queue, other: Queue, qname: str, qname2: str, advance: Adva
         JobSpec("failed", lease_timeout=LONG),
         JobSpec("requeued", lease_timeout=LONG),
         JobSpec("purged", lease_timeout=LONG, key="doomed"),
+        JobSpec("cancelled", lease_timeout=LONG),
         JobSpec("forged-token", lease_timeout=LONG),
         JobSpec("unknown-queue", lease_timeout=LONG),
         JobSpec("held-0", lease_timeout=LONG),
@@ -131,11 +132,15 @@ def stale_mix(queue: Queue, other: Queue, qname: str, qname2: str, advance: Adva
     queue.fail(by_payload["failed"], "boom")
     queue.requeue(by_payload["requeued"], delay=LONG)
     assert queue.purge(qname, key="doomed") == 1
+    queue.cancel(qname, by_payload["cancelled"].id, force=True)
     advance(SHORT + MARGIN)
     [redelivered] = other.dequeue(qname, lease_timeout=LONG)
     assert (redelivered.payload, redelivered.job.attempts) == ("redelivered", 2)
     forged, elsewhere = by_payload["forged-token"], by_payload["unknown-queue"]
-    stale = {name: by_payload[name] for name in ("expired", "redelivered", "failed", "requeued", "purged")}
+    stale = {
+        name: by_payload[name]
+        for name in ("expired", "redelivered", "failed", "requeued", "purged", "cancelled")
+    }
     stale["forged-token"] = dataclasses.replace(forged, token="0" * len(forged.token))
     stale["unknown-queue"] = dataclasses.replace(
         elsewhere, job=dataclasses.replace(elsewhere.job, queue=qname2)
@@ -306,6 +311,7 @@ class BulkTests(SuiteBase):
             JobState.DEAD,
             JobState.SCHEDULED,
             None,  # purged
+            JobState.CANCELLED,  # cancelled with force while leased
             JobState.LEASED,  # forged token: the real holder still has it
             None,  # a queue that does not exist
         ]

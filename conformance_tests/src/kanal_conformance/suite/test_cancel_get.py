@@ -9,9 +9,21 @@ from typing import Any
 
 import pytest
 
-from kanal import EACH_KEY, InvalidTransition, Job, JobNotFound, JobSpec, JobState, Lease, Queue, QueueStats
+from kanal import (
+    EACH_KEY,
+    InvalidTransition,
+    Job,
+    JobNotFound,
+    JobSpec,
+    JobState,
+    Lease,
+    Queue,
+    QueueStats,
+    StaleLease,
+)
 from kanal_conformance.suite.base import LONG, MARGIN, SHORT, Advance, SuiteBase
 from kanal_conformance.suite.test_bad_input import BAD_IDENTIFIERS, rejected
+from kanal_conformance.suite.test_fencing import OP_NAMES, assert_rejected
 
 #: How far two server timestamps of the same instant may differ (storage precision).
 PRECISION = timedelta(milliseconds=2)
@@ -147,13 +159,14 @@ def json_text(value: Any) -> str:
 class CancelAndGetTests(SuiteBase):
     """Cancel and get: the full state of a job through its life."""
 
+    @pytest.mark.parametrize("force", [False, True], ids=["plain", "forced"])
     @pytest.mark.parametrize("delay", [None, SHORT], ids=["ready", "scheduled"])
     def test_cancelled_job_is_never_delivered(
-        self, queue: Queue, qname: str, advance: Advance, delay: float | None
+        self, queue: Queue, qname: str, advance: Advance, delay: float | None, force: bool
     ) -> None:
         job = queue.enqueue(qname, "doomed", delay=delay)
         queue.enqueue(qname, "kept")
-        cancelled = queue.cancel(qname, job.id)
+        cancelled = queue.cancel(qname, job.id, force=force)
         assert (cancelled.id, cancelled.payload, cancelled.state) == (job.id, "doomed", JobState.CANCELLED)
         assert cancelled.attempts == 0
         assert cancelled.finished_at is not None
@@ -177,6 +190,94 @@ class CancelAndGetTests(SuiteBase):
         self, queue: Queue, qname: str, state: JobState
     ) -> None:
         check_refused_in_state(queue, qname, state, lambda job: queue.cancel(qname, job.id))
+
+    def test_cancel_without_force_of_a_leased_job_names_force(self, queue: Queue, qname: str) -> None:
+        job, lease = job_in_state(queue, qname, JobState.LEASED)
+        with pytest.raises(InvalidTransition, match="force=True"):
+            queue.cancel(qname, job.id)
+        assert lease is not None
+        assert queue.get(qname, job.id) == job
+        assert queue.ack(lease).state is JobState.COMPLETED
+
+    @pytest.mark.parametrize("state", [JobState.COMPLETED, JobState.DEAD], ids=str)
+    def test_forced_cancel_of_a_finished_job_changes_nothing(
+        self, queue: Queue, qname: str, state: JobState
+    ) -> None:
+        check_refused_in_state(queue, qname, state, lambda job: queue.cancel(qname, job.id, force=True))
+        [job] = queue.list_jobs(qname)
+        with pytest.raises(InvalidTransition, match="finished"):
+            queue.cancel(qname, job.id, force=True)
+
+    # ------------------------------------------------------------------ forced cancel
+
+    def test_forced_cancel_stops_a_leased_job_and_leaves_a_tombstone(
+        self, queue: Queue, qname: str, advance: Advance
+    ) -> None:
+        queue.enqueue(qname, "running", id="run-1", lease_timeout=SHORT, max_attempts=3)
+        [lease] = queue.dequeue(qname)
+        cancelled = queue.cancel(qname, lease.id, force=True)
+        assert (cancelled.id, cancelled.payload, cancelled.state) == ("run-1", "running", JobState.CANCELLED)
+        assert (cancelled.attempts, cancelled.result, cancelled.last_error) == (1, None, None)
+        assert cancelled.finished_at is not None
+        assert lease.job.last_dequeued_at is not None
+        assert cancelled.finished_at >= lease.job.last_dequeued_at
+        assert cancelled.last_dequeued_at == lease.job.last_dequeued_at
+        assert queue.get(qname, lease.id) == cancelled
+        assert queue.cancel(qname, lease.id, force=True) == cancelled  # a no-op the second time
+        assert queue.cancel(qname, lease.id) == cancelled
+        advance(SHORT + MARGIN)  # past the old lease's expiry: the job is not reclaimed
+        assert queue.get(qname, lease.id) == cancelled
+        assert queue.enqueue(qname, "again", id="run-1") == cancelled  # the tombstone holds the id
+        assert queue.dequeue(qname, limit=10) == []
+        assert queue.stats(qname) == QueueStats(queue=qname, cancelled=1)
+
+    @pytest.mark.parametrize("op", OP_NAMES)
+    def test_a_force_cancelled_lease_is_stale_for_its_holder(self, queue: Queue, qname: str, op: str) -> None:
+        _, lease = job_in_state(queue, qname, JobState.LEASED)
+        assert lease is not None
+        queue.cancel(qname, lease.id, force=True)
+        assert_rejected(queue, op, lease)
+        job = queue.get(qname, lease.id)
+        assert job is not None
+        assert job.state is JobState.CANCELLED
+        assert queue.stats(qname) == QueueStats(queue=qname, cancelled=1)
+
+    def test_ack_and_dequeue_with_a_force_cancelled_lease_leases_nothing(
+        self, queue: Queue, qname: str
+    ) -> None:
+        queue.enqueue(qname, "running", lease_timeout=LONG)
+        waiting = queue.enqueue(qname, "waiting", lease_timeout=LONG)
+        [lease] = queue.dequeue(qname)
+        queue.cancel(qname, lease.id, force=True)
+        with pytest.raises(StaleLease, match=lease.id):
+            queue.ack_and_dequeue(lease, result="late", limit=10)
+        assert queue.get(qname, waiting.id) == waiting
+        assert queue.stats(qname) == QueueStats(queue=qname, ready=1, cancelled=1)
+
+    @pytest.mark.parametrize("scope", [None, "k1", EACH_KEY], ids=["queue", "key", "each-key"])
+    def test_forced_cancel_frees_the_concurrency_slot_at_once(
+        self, queue: Queue, qname: str, scope: str | None
+    ) -> None:
+        queue.set_concurrency_limit(qname, 1, key=scope)
+        queue.enqueue_many(qname, [JobSpec(p, key="k1", lease_timeout=LONG) for p in ("a", "b", "c")])
+        [first] = queue.dequeue(qname, limit=10)
+        assert first.payload == "a"
+        assert queue.dequeue(qname, limit=10) == []
+        queue.cancel(qname, first.id, force=True)
+        assert [lease.payload for lease in queue.dequeue(qname, limit=10)] == ["b"]
+        assert queue.dequeue(qname, limit=10) == []  # "b" holds the only slot
+        assert queue.stats(qname).leased == 1
+
+    @pytest.mark.parametrize("bad", [1, 0, "yes", None], ids=["one", "zero", "str", "none"])
+    def test_a_bad_force_is_rejected_before_the_job_is_looked_at(
+        self, queue: Queue, qname: str, qname2: str, bad: Any
+    ) -> None:
+        job, lease = job_in_state(queue, qname, JobState.LEASED)
+        rejected(lambda: queue.cancel(qname, job.id, force=bad), "force")
+        rejected(lambda: queue.cancel(qname2, "no-such-job", force=bad), "force")
+        assert queue.get(qname, job.id) == job
+        assert lease is not None
+        assert queue.ack(lease).state is JobState.COMPLETED
 
     @KNOWN_QUEUE
     def test_cancel_of_an_unknown_job_raises_not_found(

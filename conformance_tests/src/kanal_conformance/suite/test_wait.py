@@ -102,6 +102,18 @@ class WaitTests(SuiteBase):
         assert done.last_error == ("boom" if state is JobState.DEAD else None)
         assert queue.get(qname, job.id) == done
 
+    def test_wait_returns_once_another_client_force_cancels_the_running_job(
+        self, queue: Queue, make_queue: MakeQueue, qname: str
+    ) -> None:
+        job, _ = job_in_state(queue, qname, JobState.LEASED, "work")
+        other = make_queue("sync")
+        clock = Stopwatch()
+        with in_background(lambda: other.cancel(qname, job.id, force=True)):
+            done = queue.wait(qname, job.id, timeout=BLOCK)
+        assert clock.elapsed < PAUSE + SLACK
+        assert (done.id, done.state, done.payload, done.attempts) == (job.id, JobState.CANCELLED, "work", 1)
+        assert queue.get(qname, job.id) == done
+
     def test_wait_returns_a_job_dead_by_lease_expiry(
         self, queue: Queue, qname: str, advance: Advance
     ) -> None:
@@ -223,13 +235,15 @@ class WaitTests(SuiteBase):
     ) -> None:
         other = make_queue("sync")
         job = queue.enqueue(qname, "idle")
+        other.get(qname, job.id)  # connected now, so the move lands well inside the wait
+        budget = PAUSE + 1.0
         clock = Stopwatch()
         with (
             in_background(lambda: other.reschedule(qname, job.id, delay=LONG)),
             pytest.raises(WaitTimeout, match="still scheduled"),
         ):
-            queue.wait(qname, job.id, until="leased", timeout=BRIEF)
-        assert BRIEF - EARLY <= clock.elapsed < BRIEF + SLACK
+            queue.wait(qname, job.id, until="leased", timeout=budget)
+        assert budget - EARLY <= clock.elapsed < budget + SLACK
         stored = queue.get(qname, job.id)
         assert stored is not None
         assert (stored.state, stored.attempts) == (JobState.SCHEDULED, 0)
@@ -290,6 +304,20 @@ class WaitTests(SuiteBase):
             leases = queue.dequeue(qname, wait=BLOCK)
         assert clock.elapsed < PAUSE + SLACK
         assert [lease.payload for lease in leases] == ["late"]
+
+    def test_blocking_dequeue_takes_the_slot_a_forced_cancel_frees(
+        self, queue: Queue, make_queue: MakeQueue, qname: str
+    ) -> None:
+        queue.set_concurrency_limit(qname, 1)
+        queue.enqueue(qname, "running", lease_timeout=LONG)
+        queue.enqueue(qname, "next", lease_timeout=LONG)
+        [running] = queue.dequeue(qname)
+        other = make_queue("sync")
+        clock = Stopwatch()
+        with in_background(lambda: other.cancel(qname, running.id, force=True)):
+            leases = queue.dequeue(qname, wait=BLOCK)
+        assert clock.elapsed < PAUSE + SLACK
+        assert [lease.payload for lease in leases] == ["next"]
 
     def test_blocking_dequeue_returns_nothing_after_the_wait(self, queue: Queue, qname: str) -> None:
         queue.enqueue(qname, "not yet", delay=LONG)
