@@ -40,8 +40,9 @@ from redis_servers import (
 
 import kanal
 from kanal import JobSpec, JobState, Lease, Queue, RateLimit
+from kanal.flows import run_sync
 from kanal_conformance.harness import unique_name
-from kanal_redis import RedisConfig
+from kanal_redis import RedisBackend, RedisConfig
 from kanal_redis.scripts import LIBRARY, script
 
 APIS = pytest.mark.parametrize("api", ["sync", "async"])
@@ -334,6 +335,38 @@ def test_keys_return_to_baseline_after_churn(
     after, volatile = _key_sizes(raw, prefix)
     assert after == baseline
     assert all(ttl <= 10_000 for ttl in volatile.values()), volatile
+
+
+@APIS
+def test_payloads_of_any_length_come_back_whole(
+    api: str, url: str, qname: str, make_queue: MakeQueue
+) -> None:
+    # Encoded (JSON) lengths at the edges of the 64-byte pieces a payload is stored in, and
+    # of the 1,024 bytes beyond which it is one field.
+    lengths = [2, 3, 63, 64, 65, 127, 128, 129, 1023, 1024, 1025, 100_000]
+    payloads = ["".join(random.choice("ab") for _ in range(n - 2)) for n in lengths]
+    queue = make_queue(api, url)
+    jobs = queue.enqueue_many(qname, payloads)
+    assert [job.payload for job in jobs] == payloads
+    assert [queue.get(qname, job.id).payload for job in jobs] == payloads  # type: ignore[union-attr]
+    assert [job.payload for job in queue.list_jobs(qname, limit=100)] == payloads
+    assert [
+        job.payload for job in queue.enqueue_many(qname, [JobSpec("x", id=j.id) for j in jobs])
+    ] == payloads
+    leases = queue.dequeue(qname, limit=100, lease_timeout=LONG)
+    assert [lease.payload for lease in leases] == payloads
+    assert [job.payload for job in queue.ack_many(leases).succeeded] == payloads
+
+
+def test_a_waiting_job_is_a_compact_hash(url: str, prefix: str, raw: RawClient, qname: str) -> None:
+    """A payload up to 1,024 bytes is stored in 64-byte pieces, so that the job's hash keeps
+    Redis's listpack encoding (hash-max-listpack-value is 64 by default)."""
+    with kanal.connect(url) as queue:
+        small, large = queue.enqueue_many(qname, ["x" * 900, "x" * 1100])
+    encoding = {
+        job.id: text(raw.object("encoding", f"{{{prefix}:{qname}}}:j:{job.id}")) for job in (small, large)
+    }
+    assert encoding == {small.id: "listpack", large.id: "hashtable"}
 
 
 @APIS
@@ -645,6 +678,55 @@ def test_blocking_dequeue_wakes_on_enqueue_without_polling(
     assert scripts < 20, f"{scripts} script calls while blocked for 1 s: that is polling"
     assert during["blpop"] - before["blpop"] >= 1, "the consumer never blocked"
     admin.close()
+
+
+@APIS
+def test_a_woken_dequeue_leases_in_the_round_trip_of_its_wait(
+    api: str, spawn_redis: SpawnRedis, make_queue: MakeQueue
+) -> None:
+    server = spawn_redis()
+    admin = raw_client(server.url)
+    producer = make_queue("sync", server.url)
+    consumer = make_queue(api, server.url)
+    producer.stats("q")
+    consumer.stats("q")  # scripts loaded, server checked: the counters below are the dequeue's
+    got: list[Lease] = []
+
+    def consume() -> None:
+        got.extend(consumer.dequeue("q", wait=5, lease_timeout=LONG))
+
+    before = _script_calls(admin)
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    job = producer.enqueue("q", "wake up")
+    thread.join(5)
+    assert [lease.id for lease in got] == [job.id]
+    after = _script_calls(admin)
+    # The consumer's empty dequeue (which also registered it as blocking), then its BLPOP sent
+    # with the dequeue that leased the job; and the producer's enqueue.
+    assert sum(after[name] - before[name] for name in ("fcall", "evalsha", "eval")) == 3
+    assert after["blpop"] - before["blpop"] == 1
+    admin.close()
+
+
+def test_wait_ready_returns_once_a_dequeue_may_succeed(url: str, qname: str) -> None:
+    """The SPI's wait_ready, which kanal's own dequeue does not use on Redis (it calls
+    dequeue_wait): it waits out its timeout on an empty queue and returns at once on a
+    queue with a ready job."""
+    backend = RedisBackend.from_url(url)
+    transport = backend.sync_transport()
+    try:
+        clock = time.monotonic()
+        run_sync(backend.wait_ready([qname], 0.3), transport)
+        assert 0.25 < time.monotonic() - clock < 3
+        with kanal.connect(url) as queue:
+            queue.enqueue(qname, "ready")
+        clock = time.monotonic()
+        run_sync(backend.wait_ready([qname], 5), transport)
+        assert time.monotonic() - clock < 1
+    finally:
+        transport.close()
 
 
 @APIS

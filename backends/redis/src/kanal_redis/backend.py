@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-import secrets
+import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -21,7 +22,7 @@ from kanal.flows import Flow
 from kanal.models import Batch, Job, JobState, Lease, QueueStats, RateLimit, Recovery, StateCounts
 from kanal.spi import Capabilities, NewJob
 from kanal_redis import replies
-from kanal_redis.calls import Block, Command, Eval
+from kanal_redis.calls import Block, Command, Eval, Pipe
 from kanal_redis.config import RedisConfig
 from kanal_redis.keys import Layout
 from kanal_redis.scripts import LIBRARY, script
@@ -45,13 +46,18 @@ def _us(seconds: float) -> int:
     return round(seconds * 1_000_000)
 
 
+def _token_prefix() -> str:
+    """A random prefix for the lease tokens of one dequeue (the script appends 0, 1, 2 …)."""
+    return os.urandom(8).hex() + "-"
+
+
 class RedisBackend:
     """Jobs in Redis (standalone, Sentinel-fronted or Cluster), one atomic script per change.
 
     Build it with :meth:`from_url`; ``kanal.connect("redis://…")`` does.
     """
 
-    capabilities = Capabilities(push_wakeups=True)
+    capabilities = Capabilities(push_wakeups=True, blocking_dequeue=True)
 
     def __init__(self, config: RedisConfig) -> None:
         self.config = config
@@ -84,26 +90,35 @@ class RedisBackend:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _script(self, name: str, queue: str, args: Sequence[Any], job_id: str = "") -> Flow[Any]:
-        """Run operation ``name`` on ``queue``'s keys, loading it when the server lacks it."""
+    def _script(
+        self, name: str, queue: str, args: Sequence[Any], job_id: str = "", after: Block | None = None
+    ) -> Flow[Any]:
+        """Run operation ``name`` on ``queue``'s keys, loading it when the server lacks it;
+        with ``after``, once that ``BLPOP`` returns, in the same round trip."""
         if not self._checked:  # a plain test: this runs before every script
             yield from self._check_server()
         call = Eval(script(name), self.layout.keys(queue), tuple(args), "FCALL" if self._fcall else "EVALSHA")
         try:
-            return (yield from self._call(call))
+            return (yield from self._call(call, after))
         except ResponseError as exc:
             mapped = replies.error(str(exc), queue, job_id)
             if mapped is None:
                 raise
             raise mapped from None
 
-    def _call(self, call: Eval) -> Flow[Any]:
-        """``call``; on a missing library or script, load it and run the call again.
+    def _call(self, call: Eval, after: Block | None = None) -> Flow[Any]:
+        """``call`` (after ``after``, sent with it); on a missing library or script, load it and
+        run the call again, on its own.
 
         A server without functions (Redis < 7) switches this backend to scripts for good.
         """
         try:
-            return (yield call)
+            if after is None:
+                return (yield call)
+            _, reply = yield Pipe(after, call)
+            if isinstance(reply, Exception):
+                raise reply
+            return reply
         except NoScriptError:
             return (yield replace(call, how="EVAL"))
         except ResponseError as exc:
@@ -181,9 +196,44 @@ class RedisBackend:
         return [replies.stored(queue, new, row) for new, row in zip(jobs, rows, strict=True)]
 
     def dequeue(self, queue: str, limit: int, lease_timeout: float | None) -> Flow[list[Lease]]:
-        args = (limit, _us(lease_timeout or 0), secrets.token_hex(8) + "-")
+        args = (limit, _us(lease_timeout or 0), _token_prefix())
         rows = yield from self._script("dequeue", queue, args)
-        return [replies.lease(queue, row) for row in rows]
+        times = replies.Times()
+        return [replies.lease(queue, row, times) for row in rows]
+
+    def dequeue_wait(
+        self, queues: Sequence[str], limit: int, lease_timeout: float | None, wait: float
+    ) -> Flow[list[Lease]]:
+        """Lease up to ``limit`` jobs from ``queues`` in order, blocking up to ``wait`` seconds
+        for the first.
+
+        A dequeue that finds nothing also registers this client as about to block (so changes
+        push it a wake-up token) and says when time alone may bring a job. The ``BLPOP`` on the
+        wake-up lists then goes out with the next dequeue of the first queue, in one round trip:
+        a wake-up hands over the job without another call.
+        """
+        deadline = time.monotonic() + wait
+        after: Block | None = None
+        while True:
+            soonest = min(max(deadline - time.monotonic(), 0.0), BLOCK_MAX)
+            block = _us(soonest)  # how long this client blocks if it finds nothing
+            leases: list[Lease] = []
+            for queue in queues:
+                if len(leases) == limit:
+                    break
+                args = (limit - len(leases), _us(lease_timeout or 0), _token_prefix(), block)
+                reply = yield from self._script("dequeue", queue, args, after=after)
+                after = None
+                if isinstance(reply, int):
+                    if reply >= 0:
+                        soonest = min(soonest, reply / 1e6)
+                else:
+                    times = replies.Times()
+                    leases += [replies.lease(queue, row, times) for row in reply]
+            if leases or deadline - time.monotonic() <= 0:
+                return leases
+            if soonest > 0:
+                after = self._block(queues, soonest)
 
     def ack_and_dequeue(
         self, lease: Lease, result: bytes | None, result_ttl: float, limit: int, lease_timeout: float | None
@@ -196,35 +246,42 @@ class RedisBackend:
             *_result(result),
             limit,
             _us(lease_timeout or 0),
-            secrets.token_hex(8) + "-",
+            _token_prefix(),
         )
         done, rows = yield from self._script("ack_dequeue", lease.queue, args, lease.id)
-        return _held(lease, done, replies.job), [replies.lease(lease.queue, row) for row in rows]
+        times = replies.Times()
+        job = replies.completed(lease, _held(lease, done), result, times)
+        return job, [replies.lease(lease.queue, row, times) for row in rows]
 
     def wait_ready(self, queues: Sequence[str], timeout: float) -> Flow[None]:
+        """Block until a dequeue may succeed (kanal's core uses :meth:`dequeue_wait` instead)."""
         soonest = min(timeout, BLOCK_MAX)
         for queue in queues:
-            due = yield from self._script("ready_in", queue, (_us(soonest),))
+            due = yield from self._script("dequeue", queue, (0, 0, "", _us(soonest)))
             if due == 0:
                 return
             if due > 0:
                 soonest = min(soonest, due / 1e6)
-        wait = soonest
+        yield self._block(queues, soonest)
+
+    def _block(self, queues: Sequence[str], wait: float) -> Block:
+        """``BLPOP`` on the queues' wake-up lists for up to ``wait`` seconds."""
         keys = tuple(self.layout.key(q, "WAKE") for q in queues)
         if self.config.cluster and len(keys) > 1:  # keys in several slots: one at a time
             keys, wait = (keys[next(self._turn) % len(keys)],), min(wait, CLUSTER_SLICE)
-        yield Block(keys, wait)
+        return Block(keys, wait)
 
     def ack(self, lease: Lease, result: bytes | None, result_ttl: float) -> Flow[Job]:
         args = (_us(result_ttl), 1, lease.id, lease.token, *_result(result))
         [done] = yield from self._script("ack", lease.queue, args, lease.id)
-        return _held(lease, done, replies.job)
+        return replies.completed(lease, _held(lease, done), result, replies.Times())
 
     def ack_many(self, leases: Sequence[Lease], result_ttl: float) -> Flow[Batch[Job]]:
         rows = yield from self._settle(
             "ack", leases, (_us(result_ttl),), lambda lease: [lease.id, lease.token, "0", ""]
         )
-        return _batch(leases, rows, replies.job)
+        times = replies.Times()
+        return _batch(leases, rows, lambda lease, row: replies.completed(lease, row, None, times))
 
     def requeue(self, lease: Lease, delay: float, error: str | None) -> Flow[Job]:
         args = (lease.id, lease.token, _us(delay), error or "")
@@ -238,21 +295,21 @@ class RedisBackend:
     def extend(self, lease: Lease, timeout: float | None) -> Flow[Lease]:
         args = (_us(timeout or 0), 1, lease.id, lease.token)
         [done] = yield from self._script("extend", lease.queue, args, lease.id)
-        return _held(lease, done, replies.lease)
+        return replies.renewed(lease, _held(lease, done))
 
     def extend_many(self, leases: Sequence[Lease], timeout: float | None) -> Flow[Batch[Lease]]:
         rows = yield from self._settle(
             "extend", leases, (_us(timeout or 0),), lambda lease: [lease.id, lease.token]
         )
-        return _batch(leases, rows, replies.lease)
+        return _batch(leases, rows, replies.renewed)
 
     def reschedule(self, queue: str, job_id: str, delay: float, run_at: float | None) -> Flow[Job]:
         args = (job_id, _us(delay), "" if run_at is None else _us(run_at))
         row = yield from self._script("reschedule", queue, args, job_id)
         return replies.job(queue, row)
 
-    def cancel(self, queue: str, job_id: str, ttl: float) -> Flow[Job]:
-        row = yield from self._script("cancel", queue, (job_id, _us(ttl)), job_id)
+    def cancel(self, queue: str, job_id: str, ttl: float, force: bool) -> Flow[Job]:
+        row = yield from self._script("cancel", queue, (job_id, _us(ttl), "1" if force else "0"), job_id)
         return replies.job(queue, row)
 
     def get(self, queue: str, job_id: str) -> Flow[Job | None]:
@@ -357,12 +414,11 @@ def _result(result: bytes | None) -> tuple[str, bytes]:
     return ("0", b"") if result is None else ("1", result)
 
 
-def _held(lease: Lease, done: Sequence[Any], parse: Callable[[str, Any], T]) -> T:
-    """The settled job from a ``{1, reply}`` / ``{0, why}`` pair, or StaleLease."""
-    ok, value = done
-    if not ok:
-        raise _stale(lease, value)
-    return parse(lease.queue, value)
+def _held(lease: Lease, done: Sequence[Any]) -> Sequence[Any]:
+    """A ``{1, …}`` reply for a lease that was held, or StaleLease for ``{0, why}``."""
+    if not done[0]:
+        raise _stale(lease, done[1])
+    return done
 
 
 def _stale(lease: Lease, text: bytes) -> StaleLease:
@@ -370,12 +426,15 @@ def _stale(lease: Lease, text: bytes) -> StaleLease:
     return error if isinstance(error, StaleLease) else StaleLease(_text(text))
 
 
-def _batch(leases: Sequence[Lease], rows: Sequence[Any], parse: Callable[[str, Any], T]) -> Batch[T]:
+def _batch(
+    leases: Sequence[Lease], rows: Sequence[Any], parse: Callable[[Lease, Sequence[Any]], T]
+) -> Batch[T]:
+    """Per lease, a ``{1, …}`` reply parsed, or the lease in ``stale`` for ``{0, why}``."""
     succeeded: list[T] = []
     stale: list[Lease] = []
-    for lease, (ok, value) in zip(leases, rows, strict=True):
-        if ok:
-            succeeded.append(parse(lease.queue, value))
+    for lease, row in zip(leases, rows, strict=True):
+        if row[0]:
+            succeeded.append(parse(lease, row))
         else:
             stale.append(lease)
     return Batch(succeeded, stale)

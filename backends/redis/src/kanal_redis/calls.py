@@ -1,4 +1,5 @@
-"""The calls a Redis flow yields: plain data that a transport turns into one command."""
+"""The calls a Redis flow yields: plain data that a transport turns into one command (or two,
+sent at once, for :class:`Pipe`)."""
 
 from __future__ import annotations
 
@@ -47,4 +48,15 @@ class Block:
         return ("BLPOP", *self.keys, f"{max(self.timeout, 0.001):.3f}")
 
 
-Call = Eval | Command | Block
+@dataclass(frozen=True, slots=True)
+class Pipe:
+    """A ``BLPOP`` and the script to run when it returns, sent together: one round trip.
+
+    The reply is the two replies; a failed script's error comes back in place of its reply.
+    """
+
+    block: Block
+    then: Eval
+
+
+Call = Eval | Command | Block | Pipe

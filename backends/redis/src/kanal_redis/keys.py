@@ -24,12 +24,7 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("KEYENTRY", ":keyentry"),
     ("SEQ", ":seq"),
     ("WAKE", ":wake"),
-    ("S_SCHEDULED", ":s:scheduled"),
-    ("S_READY", ":s:ready"),
-    ("S_LEASED", ":s:leased"),
-    ("S_COMPLETED", ":s:completed"),
-    ("S_DEAD", ":s:dead"),
-    ("S_CANCELLED", ":s:cancelled"),
+    ("STATES", ":states"),
 )
 _INDEX = {name: i for i, (name, _) in enumerate(LAYOUT)}
 

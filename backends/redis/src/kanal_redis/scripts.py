@@ -19,7 +19,7 @@ from importlib.resources import files
 from kanal_redis.keys import LAYOUT
 
 #: The job hash fields a job reply carries, after the id, in this order.
-FIELDS = ("p", "st", "pr", "k", "at", "ma", "lt", "ra", "ea", "fd", "ld", "fa", "le", "r", "tk", "lx")
+FIELDS = ("p", "st", "pr", "k", "at", "ma", "lt", "ra", "ea", "fd", "ld", "fa", "le", "r")
 #: Every operation, as named by its file ``lua/<name>.lua``.
 OPERATIONS = (
     "ack",
@@ -33,7 +33,6 @@ OPERATIONS = (
     "list_jobs",
     "pause",
     "purge",
-    "ready_in",
     "recover",
     "redrive",
     "requeue",

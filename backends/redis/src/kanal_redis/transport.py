@@ -1,8 +1,9 @@
 """Run a flow's calls on redis-py: the blocking client or the asyncio one.
 
-This is the only place where sync and async differ; each call is one command. Network
-failures become :class:`~kanal.errors.BackendUnavailable` naming the server (password
-redacted); any other reply, error replies included, goes back to the flow.
+This is the only place where sync and async differ; each call is one command, but for a
+:class:`~kanal_redis.calls.Pipe`: two commands in one pipeline (on Redis Cluster, one after
+the other). Network failures become :class:`~kanal.errors.BackendUnavailable` naming the
+server (password redacted); any other reply, error replies included, goes back to the flow.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse
+from redis.exceptions import InvalidResponse, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from kanal.errors import BackendUnavailable
-from kanal_redis.calls import Call
+from kanal_redis.calls import Call, Pipe
 
 _NETWORK_ERRORS = (RedisConnectionError, RedisTimeoutError, InvalidResponse, OSError)
 
@@ -39,9 +40,23 @@ class RedisSyncTransport:
 
     def run(self, call: Call) -> Any:
         try:
+            if isinstance(call, Pipe):
+                return self._pipe(call)
             return self._client.execute_command(*call.command())  # type: ignore[no-untyped-call]
         except _NETWORK_ERRORS as exc:
             raise unavailable(exc, self._shown) from exc
+
+    def _pipe(self, call: Pipe) -> list[Any]:
+        if isinstance(self._client, redis.cluster.RedisCluster):
+            blocked = self.run(call.block)
+            try:
+                return [blocked, self.run(call.then)]
+            except ResponseError as exc:
+                return [blocked, exc]
+        pipe = self._client.pipeline(transaction=False)
+        pipe.execute_command(*call.block.command())  # type: ignore[no-untyped-call]
+        pipe.execute_command(*call.then.command())  # type: ignore[no-untyped-call]
+        return pipe.execute(raise_on_error=False)
 
     def close(self) -> None:
         self._client.close()
@@ -61,6 +76,8 @@ class RedisAsyncTransport:
 
     async def run(self, call: Call) -> Any:
         try:
+            if isinstance(call, Pipe):
+                return await self._pipe(call)
             try:
                 return await self._client.execute_command(*call.command())
             except RedisConnectionError:
@@ -69,6 +86,18 @@ class RedisAsyncTransport:
             return await self._client.execute_command(*call.command())
         except _NETWORK_ERRORS as exc:
             raise unavailable(exc, self._shown) from exc
+
+    async def _pipe(self, call: Pipe) -> list[Any]:
+        if isinstance(self._client, redis.asyncio.cluster.RedisCluster):
+            blocked = await self.run(call.block)
+            try:
+                return [blocked, await self.run(call.then)]
+            except ResponseError as exc:
+                return [blocked, exc]
+        pipe = self._client.pipeline(transaction=False)
+        pipe.execute_command(*call.block.command())
+        pipe.execute_command(*call.then.command())
+        return await pipe.execute(raise_on_error=False)
 
     async def close(self) -> None:
         await self._client.aclose()

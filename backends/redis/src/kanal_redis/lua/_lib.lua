@@ -8,31 +8,36 @@
 --
 -- Before this file, kanal_redis.scripts puts a generated prelude that declares the queue's
 -- fixed keys (BASE, READY, DUE, PARKED, META, BUCKETS, KEYCOUNT, KEYENTRY, SEQ, WAKE,
--- S_SCHEDULED … S_CANCELLED: KEYS[1..16], all under the queue's hash tag), bind(keys)
+-- STATES: KEYS[1..11], all under the queue's hash tag), bind(keys)
 -- that sets them, and FIELDS, the job hash fields a job reply carries, in order. Keys
 -- built here (job hashes, per-key sets) all start with BASE, so every key a call
 -- touches is in the queue's slot.
 -- Times are integer microseconds from the server's TIME, written with int().
 --
--- Job hash (BASE:j:<id>): p payload, st state, pr priority, k key, at attempts,
--- ma max attempts, lt lease timeout, ra run at, ea enqueued at, fd/ld first/last dequeued,
--- fa finished at, le last error, r result, tk lease token, lx lease expiry, sb token that
--- settled it, sq enqueue sequence, om ready order, wn clients waiting on a change,
--- cq '1' if the queue had a concurrency limit when the job was leased.
+-- Job hash (BASE:j:<id>): p payload (p1, p2 … its further pieces: see put_payload),
+-- st state, pr priority, k key, at attempts, ma max attempts, lt lease timeout, ra run at,
+-- ea enqueued at, fd/ld first/last dequeued, fa finished at, le last error, r result,
+-- tk lease token, lx lease expiry, sb token that settled it, sq enqueue sequence,
+-- wn clients waiting on a change, cq '1' if the queue had a concurrency limit when the
+-- job was leased.
 --
 -- DUE holds every timer, by time: 's'..id a scheduled job, 'x'..id a job's expiry (its
 -- lease's while leased; once finished, the job's own, so an ack moves the one timer),
 -- 'p'..key a key waiting for rate tokens, 'b'..scope a token bucket full again.
--- S_<state> index jobs by state (score: enqueue sequence) for counts and listing.
+-- STATES indexes every job by state, then enqueue sequence (score: the state's code
+-- * 2^40 + sequence), for counts and listing: a change of state is one ZADD, and a
+-- state's jobs are one score range.
 -- KEYCOUNT counts a key's jobs per state ('key|state'); 'key|leased' is its in-flight.
 -- A change of a job pushes one token per waiting client onto BASE:w:<id> (they BLPOP).
--- A call's cost is mostly its redis.call count: the hot paths keep it small.
+-- A call's cost is mostly its redis.call count: the hot paths keep it small. Arguments to
+-- redis.call are strings: Redis 7.0 formats a Lua number with printf's %.17g, which costs
+-- more than the command itself (int() below is several times cheaper).
 
--- The per-state index of each state (set by begin(): key names are known per call).
-local BY_STATE = {}
+local CODE = {scheduled = 1, ready = 2, leased = 3, completed = 4, dead = 5, cancelled = 6}
+local SPAN = 1099511627776
 local FINAL = {completed = true, dead = true, cancelled = true}
 -- Timers one call handles at most, so no call blocks the server for long.
-local TICK = 500
+local TICK = '500'
 local WAKE_MAX = 100
 
 local function int(n) return string.format('%d', n) end
@@ -67,8 +72,6 @@ local function begin(keys)
   NOW_S = int(NOW)
   QM = nil
   LATER = nil
-  BY_STATE.scheduled, BY_STATE.ready, BY_STATE.leased = S_SCHEDULED, S_READY, S_LEASED
-  BY_STATE.completed, BY_STATE.dead, BY_STATE.cancelled = S_COMPLETED, S_DEAD, S_CANCELLED
 end
 local function qmeta()
   if not QM then
@@ -81,18 +84,53 @@ end
 -- ---------------------------------------------------------------- jobs
 
 -- Built with plain loops: the library's top level runs where no globals exist.
-local COLUMNS, EXTRA = {}, {'sq', 'sb', 'om', 'wn', 'cq'}
-for i = 1, #FIELDS do COLUMNS[i] = FIELDS[i] end
-for i = 1, #EXTRA do COLUMNS[#FIELDS + i] = EXTRA[i] end
+-- What settling and renewing a lease read of its job (held() reads sb, fa and r too when
+-- the job is settled already), and what tick() reads of a job whose timer is due.
+local SETTLING = {'st', 'tk', 'lx', 'k', 'sq', 'wn', 'cq'}
+local RENEWING = {'st', 'tk', 'lx', 'lt'}
+local TIMED = {'st', 'ra', 'sq', 'k', 'pr', 'at', 'ma', 'wn', 'cq'}
 
--- A job's fields as a table (false where unset), or nil when there is no such job.
-local function load(id)
+-- A job's fields as a table (only columns, if given; they must not include p), or nil
+-- when there is no such job. Unset fields are nil or false.
+local function load(id, columns)
   local jk = jkey(id)
-  local v = redis.call('HMGET', jk, unpack(COLUMNS))
-  if not v[2] then return nil end
   local job = {id = id, jk = jk}
-  for i, f in ipairs(COLUMNS) do job[f] = v[i] end
+  if columns then
+    local v = redis.call('HMGET', jk, unpack(columns))
+    for i, f in ipairs(columns) do job[f] = v[i] end
+  else
+    local v = redis.call('HGETALL', jk)
+    for i = 1, #v, 2 do job[v[i]] = v[i + 1] end
+    if job.p1 then
+      local parts, n = {job.p}, 1
+      while job['p' .. n] do
+        parts[n + 1] = job['p' .. n]
+        n = n + 1
+      end
+      job.p = table.concat(parts)
+    end
+  end
+  if not job.st then return nil end
   return job
+end
+
+-- Append the field/value pairs that store a payload: in pieces of PIECE bytes (p, p1, p2
+-- …) when that keeps every value of the job's hash short enough for Redis's compact
+-- listpack encoding (hash-max-listpack-value, 64 by default), which takes about a third
+-- of the memory of a hash table; one field when the payload is too long for that to pay.
+local PIECE, PIECES = 64, 16
+local function put_payload(fields, payload)
+  local n = #fields
+  if #payload <= PIECE or #payload > PIECE * PIECES then
+    fields[n + 1], fields[n + 2] = 'p', payload
+    return
+  end
+  fields[n + 1], fields[n + 2] = 'p', string.sub(payload, 1, PIECE)
+  local i = 1
+  for at = PIECE + 1, #payload, PIECE do
+    fields[n + 1 + 2 * i], fields[n + 2 + 2 * i] = 'p' .. i, string.sub(payload, at, at + PIECE - 1)
+    i = i + 1
+  end
 end
 
 -- Write field/value pairs to the job, in Redis and in the table.
@@ -113,9 +151,8 @@ end
 local function push_tokens(list, n)
   local tokens = {}
   for i = 1, math.min(n, WAKE_MAX) do tokens[i] = '1' end
-  redis.call('LPUSH', list, unpack(tokens))
-  redis.call('LTRIM', list, 0, WAKE_MAX - 1)
-  redis.call('PEXPIRE', list, 10000)
+  if redis.call('LPUSH', list, unpack(tokens)) > WAKE_MAX then redis.call('LTRIM', list, '0', int(WAKE_MAX - 1)) end
+  redis.call('PEXPIRE', list, '10000')
 end
 
 -- Let up to n blocked consumers try a dequeue again, if any said they would block.
@@ -140,9 +177,11 @@ local function notify(job)
 end
 
 -- Sorted-set writes that loops over many jobs defer: between batch() and flush(), zadd
--- and zrem collect them, and flush() sends one ZREM, then one ZADD, per key. Only the
--- state indexes, DUE's job timers and READY's unkeyed entries go through here; nothing
--- in such a loop reads them (tick() flushes first) or adds then removes one member.
+-- and zrem collect them, and flush() sends one ZREM, then one ZADD, per key. Only
+-- STATES, DUE's job timers and READY's unkeyed entries go through here; what reads
+-- STATES or DUE writes them first (settle(): tick(), count()), nothing in a batch reads
+-- READY after adding to it (tick() settles what it changed), and nothing adds then
+-- removes one member.
 
 local function zrem(key, member)
   if not LATER then return redis.call('ZREM', key, member) end
@@ -159,7 +198,13 @@ local function zadd(key, score, member)
   list[#list + 1] = member
 end
 
-local function batch() LATER = {rem = {}, add = {}} end
+-- Start deferring; false when a caller already does (and flushes: ack_dequeue sends the
+-- index writes of its ack and of its leases together).
+local function batch()
+  if LATER then return false end
+  LATER = {rem = {}, add = {}}
+  return true
+end
 
 local function flush()
   local later = LATER
@@ -168,17 +213,41 @@ local function flush()
   for key, entries in pairs(later.add) do redis.call('ZADD', key, unpack(entries)) end
 end
 
--- Move a job between the per-state indexes and key counters (to = nil: out of them).
+-- Send what is deferred so far, and keep deferring.
+local function settle()
+  if LATER then
+    flush()
+    batch()
+  end
+end
+
+-- The score range of a state's jobs in STATES (min, exclusive max), as ZCOUNT and
+-- ZRANGEBYSCORE take it.
+local function state_range(state)
+  local low = CODE[state] * SPAN
+  return int(low), '(' .. int(low + SPAN)
+end
+
+-- How many jobs are in a state.
+local function count(state)
+  settle()
+  return redis.call('ZCOUNT', STATES, state_range(state))
+end
+
+-- Move a job to another state in STATES and the key counters (to = nil: out of them).
 local function move(job, to)
   local from = job.st
-  if from then zrem(BY_STATE[from], job.id) end
-  if to then zadd(BY_STATE[to], job.sq, job.id) end
+  if to then
+    zadd(STATES, int(CODE[to] * SPAN + job.sq), job.id)
+  elseif from then
+    zrem(STATES, job.id)
+  end
   if job.k then
     if from then
       local field = job.k .. '|' .. from
-      if redis.call('HINCRBY', KEYCOUNT, field, -1) <= 0 then redis.call('HDEL', KEYCOUNT, field) end
+      if redis.call('HINCRBY', KEYCOUNT, field, '-1') <= 0 then redis.call('HDEL', KEYCOUNT, field) end
     end
-    if to then redis.call('HINCRBY', KEYCOUNT, job.k .. '|' .. to, 1) end
+    if to then redis.call('HINCRBY', KEYCOUNT, job.k .. '|' .. to, '1') end
   end
   job.st = to
 end
@@ -227,7 +296,7 @@ local function take(scope, rate, burst)
   if rate then
     local left = tokens(scope, rate, burst) - 1
     redis.call('HSET', BUCKETS, scope, string.format('%.17g', left) .. ' ' .. NOW_S)
-    redis.call('ZADD', DUE, NOW + math.ceil((burst - left) / rate * 1000000), 'b' .. scope)
+    redis.call('ZADD', DUE, int(NOW + math.ceil((burst - left) / rate * 1000000)), 'b' .. scope)
   end
 end
 
@@ -239,7 +308,7 @@ local function room(scope)
   if cap then
     local used
     if scope == '' then
-      used = redis.call('ZCARD', S_LEASED)
+      used = count('leased')
     else
       used = tonumber(redis.call('HGET', KEYCOUNT, scope .. '|leased') or '0')
     end
@@ -267,7 +336,7 @@ local function refresh_key(key)
   if old then redis.call('ZREM', READY, old) end
   local head = {}
   if redis.call('SISMEMBER', PARKED, key) == 0 then
-    head = redis.call('ZRANGE', kready(key), 0, 0, 'WITHSCORES')
+    head = redis.call('ZRANGE', kready(key), '0', '0', 'WITHSCORES')
   end
   if head[1] then
     local entry = string.sub(head[1], 1, 29) .. 'k' .. key
@@ -280,7 +349,7 @@ end
 
 local function park(key, wake_at)
   redis.call('SADD', PARKED, key)
-  if wake_at ~= '+inf' then redis.call('ZADD', DUE, wake_at, 'p' .. key) end
+  if wake_at ~= '+inf' then redis.call('ZADD', DUE, int(wake_at), 'p' .. key) end
 end
 
 local function unpark(key)
@@ -294,11 +363,15 @@ local function unpark_all()
   for _, key in ipairs(redis.call('SMEMBERS', PARKED)) do unpark(key) end
 end
 
--- Put a job in the ready structures, writing its order and the given fields.
--- seq orders jobs ready at the same time (default: a new one).
-local function push_ready(job, run_at, seq, ...)
-  local order = string.format('%017d%012d', run_at, seq or redis.call('INCR', SEQ))
-  put(job, 'om', order, ...)
+-- A ready job's place in the ready order: its run time, then its enqueue sequence.
+local function ready_order(run_at, job)
+  return string.format('%017d%012d', run_at, job.sq)
+end
+
+-- Put a job in the ready structures, writing the given fields.
+local function push_ready(job, run_at, ...)
+  local order = ready_order(run_at, job)
+  put(job, ...)
   if job.k then
     local kr = kready(job.k)
     redis.call('ZADD', kr, job.pr, order .. job.id)
@@ -313,11 +386,12 @@ local function unplace(job)
   if job.st == 'scheduled' then
     redis.call('ZREM', DUE, 's' .. job.id)
   elseif job.st == 'ready' then
+    local order = ready_order(job.ra, job)
     if job.k then
-      redis.call('ZREM', kready(job.k), job.om .. job.id)
+      redis.call('ZREM', kready(job.k), order .. job.id)
       refresh_key(job.k)
     else
-      redis.call('ZREM', READY, job.om .. 'j' .. job.id)
+      redis.call('ZREM', READY, order .. 'j' .. job.id)
     end
   end
 end
@@ -327,11 +401,11 @@ end
 local function place(job, run_at, ...)
   if run_at <= NOW then
     move(job, 'ready')
-    push_ready(job, run_at, nil, 'st', 'ready', 'ra', int(run_at), ...)
+    push_ready(job, run_at, 'st', 'ready', 'ra', int(run_at), ...)
   else
     move(job, 'scheduled')
     put(job, 'st', 'scheduled', 'ra', int(run_at), ...)
-    redis.call('ZADD', DUE, run_at, 's' .. job.id)
+    redis.call('ZADD', DUE, job.ra, 's' .. job.id)
   end
   notify(job)
 end
@@ -382,21 +456,23 @@ local function finish(job, state, at, ttl, settled_by, ...)
     return
   end
   move(job, state)
-  put(job, 'st', state, 'fa', int(at), 'sb', settled_by or '', ...)
-  if ttl then zadd(DUE, NOW + ttl, 'x' .. job.id) end
+  if settled_by then
+    put(job, 'st', state, 'fa', int(at), 'sb', settled_by, ...)
+  else
+    put(job, 'st', state, 'fa', int(at), ...)
+  end
+  if ttl then zadd(DUE, int(NOW + ttl), 'x' .. job.id) end
 end
 
 -- ---------------------------------------------------------------- time
 
 -- Apply what time alone has changed: promote due jobs, reclaim expired leases, forget
--- finished jobs past their TTL, unpark keys whose tokens are back. Bounded per call.
+-- finished jobs past their TTL, unpark keys whose tokens are back. Bounded per call. What
+-- it changes is written when it returns, even in a batch.
 local function tick()
-  if LATER then
-    flush()
-    batch()
-  end
+  settle()
   local promoted, reclaimed, dead = 0, 0, 0
-  local due = redis.call('ZRANGEBYSCORE', DUE, '-inf', NOW, 'WITHSCORES', 'LIMIT', 0, TICK)
+  local due = redis.call('ZRANGEBYSCORE', DUE, '-inf', NOW_S, 'WITHSCORES', 'LIMIT', '0', TICK)
   if #due == 0 then return {0, 0, 0} end
   local members = {}
   for i = 1, #due, 2 do members[#members + 1] = due[i] end
@@ -410,15 +486,15 @@ local function tick()
       local rate, burst = limits(name)
       local left = tokens(name, rate, burst)
       if left < burst then
-        redis.call('ZADD', DUE, NOW + math.ceil((burst - left) / rate * 1000000), member)
+        redis.call('ZADD', DUE, int(NOW + math.ceil((burst - left) / rate * 1000000)), member)
       end
     else
-      local job = load(name)
+      local job = load(name, TIMED)
       if not job then
         -- nothing left to do
       elseif kind == 's' and job.st == 'scheduled' then
         move(job, 'ready')
-        push_ready(job, tonumber(job.ra), nil, 'st', 'ready')
+        push_ready(job, tonumber(job.ra), 'st', 'ready')
         notify(job)
         promoted = promoted + 1
       elseif kind == 'x' and job.st == 'leased' then
@@ -437,6 +513,7 @@ local function tick()
       end
     end
   end
+  settle()
   return {promoted, reclaimed, dead}
 end
 
@@ -445,58 +522,76 @@ end
 -- The job a lease names if the lease still holds it (or, with replay, already settled
 -- it as that state); else a KANAL error naming why the lease is stale. Scripts that
 -- settle leases need not tick() first: anything but a current lease makes this tick.
-local function held(id, token, replay)
-  local job = load(id)
+-- columns: what to load of the job (default: all).
+local function held(id, token, replay, columns)
+  local job = load(id, columns)
   if job and (job.st ~= 'leased' or tonumber(job.lx) <= NOW) then
     tick()
-    job = load(id)
+    job = load(id, columns)
   end
   if not job then raise('GONE') end
   if job.tk ~= token then raise('REDELIVERED') end
-  if job.st == 'leased' or (replay and job.st == replay and job.sb == token) then return job end
+  if job.st == 'leased' then return job end
+  if replay and job.st == replay then
+    if columns then
+      local v = redis.call('HMGET', job.jk, 'sb', 'fa', 'r')
+      job.sb, job.fa, job.r = v[1], v[2], v[3]
+    end
+    if job.sb == token then return job end
+  end
   raise('NOTHELD', job.st)
 end
 
 -- held() for bulk calls: the job, or nil and the error text.
-local function held_or_stale(id, token, replay)
-  local ok, job = pcall(held, id, token, replay)
+local function held_or_stale(id, token, replay, columns)
+  local ok, job = pcall(held, id, token, replay, columns)
   if ok then return job, nil end
   if type(job) == 'table' then return nil, job.err end
   return nil, job
 end
 
+-- What a lease's reply carries after the id.
+local LEASE_REPLY = {'p', 'pr', 'k', 'at', 'ma', 'lt', 'ra', 'ea', 'fd', 'ld', 'le', 'tk', 'lx'}
+
 local function lease(job, lease_us, token)
   local expires = NOW + tonumber(job.lt)
   if lease_us > 0 then expires = NOW + lease_us end
   move(job, 'leased')
-  local attempts = int(tonumber(job.at) + 1)
-  local cq = qmeta().cc and '1' or '0'
-  if job.fd then
-    put(job, 'st', 'leased', 'at', attempts, 'tk', token, 'lx', int(expires), 'ld', NOW_S, 'sb', '', 'cq', cq)
-  else
-    put(job, 'st', 'leased', 'at', attempts, 'tk', token, 'lx', int(expires), 'ld', NOW_S, 'sb', '', 'cq', cq,
-      'fd', NOW_S)
+  local fields = {'st', 'leased', 'at', int(tonumber(job.at) + 1), 'tk', token, 'lx', int(expires), 'ld', NOW_S}
+  local n = 10
+  if not job.fd then
+    fields[n + 1], fields[n + 2], n = 'fd', NOW_S, n + 2
   end
-  zadd(DUE, expires, 'x' .. job.id)
+  -- cq: whether releasing the job frees a slot of a queue limit (see release()).
+  if qmeta().cc then
+    fields[n + 1], fields[n + 2] = 'cq', '1'
+  elseif job.cq == '1' then
+    fields[n + 1], fields[n + 2] = 'cq', '0'
+  end
+  put(job, unpack(fields))
+  zadd(DUE, job.lx, 'x' .. job.id)
   notify(job)
+  local r = {job.id}
+  for i, f in ipairs(LEASE_REPLY) do r[i + 1] = job[f] or false end
+  return r
 end
 
 -- Lease up to limit jobs by priority then order, within every limit; a key without
--- room is parked on the way. token_base .. n makes each lease's token.
+-- room is parked on the way. token_base .. n makes each lease's token. Returns a lease
+-- reply per job: its id, then LEASE_REPLY's fields.
 local function dequeue(limit, lease_us, token_base)
   local out = {}
   if qmeta().paused then return out end
   local budget, _, qrate, qburst = room('')
   budget = math.min(limit, budget)
   local steps = budget + 1000
-  batch()
+  local own = batch()
   local function take_job(job)
-    lease(job, lease_us, token_base .. #out)
+    out[#out + 1] = lease(job, lease_us, token_base .. #out)
     take('', qrate, qburst)
-    out[#out + 1] = reply(job)
   end
   while #out < budget and steps > 0 do
-    local heads = redis.call('ZPOPMIN', READY, budget - #out)
+    local heads = redis.call('ZPOPMIN', READY, int(budget - #out))
     if #heads == 0 then break end
     for i = 1, #heads, 2 do
       steps = steps - 1
@@ -529,26 +624,54 @@ local function dequeue(limit, lease_us, token_base)
       end
     end
   end
-  flush()
+  if own then flush() end
   return out
 end
 
+-- For a client about to block up to block_us when a dequeue found nothing: register it as
+-- a sleeper (until then, changes push a wake-up token onto WAKE), and say when time alone
+-- may let a dequeue lease: us from now (0: now; -1: only another client can change it).
+local function sleep_until(block_us)
+  local until_us = NOW + block_us
+  local sleep = num(qmeta().sleep or nil)
+  if not sleep or sleep < until_us then
+    redis.call('HSET', META, 'sleep', int(until_us))
+    QM.sleep = int(until_us)
+  end
+  if qmeta().paused then return -1 end
+  local r, wake_at = room('')
+  if r < 1 then
+    if wake_at == '+inf' then return -1 end
+    return math.max(wake_at - NOW, 1000)
+  end
+  if redis.call('ZCARD', READY) > 0 then return 0 end
+  local head = redis.call('ZRANGE', DUE, '0', '0', 'WITHSCORES')[2]
+  if not head then return -1 end
+  return math.max(tonumber(head) - NOW, 1000)
+end
+
 -- Complete leased jobs. items: {id, token, result or false}; returns a reply per item:
--- {1, job reply} or {0, why the lease is stale}.
+-- {1, finished at} for a job it completed, {1, finished at, stored result or false} for
+-- one this token had completed already (a replay), or {0, why the lease is stale}. The
+-- client knows the rest of the job from its lease.
 local function ack(items, ttl)
   local out = {}
-  batch()
+  local own = batch()
   for i, item in ipairs(items) do
-    local job, stale = held_or_stale(item[1], item[2], 'completed')
-    if job and job.st == 'leased' then
+    local job, stale = held_or_stale(item[1], item[2], 'completed', SETTLING)
+    if not job then
+      out[i] = {0, stale}
+    elseif job.st == 'leased' then
       if item[3] then
         finish(job, 'completed', NOW, ttl, item[2], 'r', item[3])
       else
         finish(job, 'completed', NOW, ttl, item[2])
       end
+      out[i] = {1, job.fa}
+    else
+      out[i] = {1, job.fa, job.r or false}
     end
-    if job then out[i] = {1, reply(job)} else out[i] = {0, stale} end
   end
-  flush()
+  if own then flush() end
   return out
 end

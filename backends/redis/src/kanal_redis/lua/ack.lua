@@ -1,6 +1,7 @@
--- ack: complete leased jobs; a replay with the same token returns the completed job.
+-- ack: complete leased jobs; a replay with the same token succeeds again, changing nothing.
 -- ARGV: result TTL (us), n, then n times: id, token, has result ('1'/'0'), result
--- Reply: per lease {1, job reply} or {0, why the lease is stale}.
+-- Reply: per lease {1, finished at}, for a replay {1, finished at, stored result or false},
+--        or {0, why the lease is stale}.
 local items = {}
 for i = 0, tonumber(ARGV[2]) - 1 do
   local a = 3 + i * 4

@@ -6,7 +6,7 @@
 -- Time is applied (tick) only when an id exists: a finished job past its TTL frees its id.
 local n = tonumber(ARGV[1])
 local out, woken = {}, 0
-local seq = redis.call('INCRBY', SEQ, n) - n
+local seq = redis.call('INCRBY', SEQ, ARGV[1]) - n
 batch()
 for i = 0, n - 1 do
   local a = 2 + i * 8
@@ -19,9 +19,10 @@ for i = 0, n - 1 do
   if job then
     out[i + 1] = reply(job)
   else
-    local sq = seq + i + 1
+    local sq = int(seq + i + 1)
     job = {id = id, jk = jkey(id), sq = sq, pr = ARGV[a + 2], k = false, ma = false}
-    local fields = {'p', ARGV[a + 1], 'pr', ARGV[a + 2], 'at', '0', 'lt', ARGV[a + 7], 'ea', NOW_S, 'sq', sq}
+    local fields = {'pr', ARGV[a + 2], 'at', '0', 'lt', ARGV[a + 7], 'ea', NOW_S, 'sq', sq}
+    put_payload(fields, ARGV[a + 1])
     if ARGV[a + 6] ~= '' then
       fields[#fields + 1] = 'ma'
       fields[#fields + 1] = ARGV[a + 6]
@@ -35,11 +36,11 @@ for i = 0, n - 1 do
     local run_at = opt_num(ARGV[a + 5]) or NOW + tonumber(ARGV[a + 4])
     if run_at <= NOW then
       move(job, 'ready')
-      push_ready(job, run_at, sq, 'st', 'ready', 'ra', int(run_at), unpack(fields))
+      push_ready(job, run_at, 'st', 'ready', 'ra', int(run_at), unpack(fields))
     else
       move(job, 'scheduled')
       put(job, 'st', 'scheduled', 'ra', int(run_at), unpack(fields))
-      zadd(DUE, run_at, 's' .. id)
+      zadd(DUE, job.ra, 's' .. id)
     end
     out[i + 1] = {job.st, job.ra, NOW_S}
     woken = woken + 1

@@ -17,9 +17,12 @@ local function purge_ids(ids)
   end
 end
 if key ~= '' then
-  purge_ids(redis.call('ZRANGE', kjobs(key), 0, -1))
+  purge_ids(redis.call('ZRANGE', kjobs(key), '0', '-1'))
 else
-  for state in pairs(wanted) do purge_ids(redis.call('ZRANGE', BY_STATE[state], 0, chunk - 1)) end
+  for state in pairs(wanted) do
+    local low, high = state_range(state)
+    purge_ids(redis.call('ZRANGEBYSCORE', STATES, low, high, 'LIMIT', '0', ARGV[2]))
+  end
 end
 if deleted >= chunk then return {deleted, 1} end
 return {deleted, 0}

@@ -7,7 +7,8 @@ local ids = {}
 if #ARGV > 1 then
   for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
 else
-  ids = redis.call('ZRANGE', S_DEAD, 0, tonumber(ARGV[1]) - 1)
+  local low, high = state_range('dead')
+  ids = redis.call('ZRANGEBYSCORE', STATES, low, high, 'LIMIT', '0', ARGV[1])
 end
 local moved = 0
 for _, id in ipairs(ids) do

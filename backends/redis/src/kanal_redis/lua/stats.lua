@@ -5,7 +5,7 @@
 tick()
 local out = {}
 for i, state in ipairs({'scheduled', 'ready', 'leased', 'completed', 'dead', 'cancelled'}) do
-  out[i] = redis.call('ZCARD', BY_STATE[state])
+  out[i] = count(state)
 end
 out[7] = redis.call('HEXISTS', META, 'paused')
 local limited, every = {}, false

@@ -9,7 +9,7 @@ if not job or FINAL[job.st] then return 0 end
 for i = 2, #ARGV do
   if ARGV[i] == job.st then return 0 end
 end
-redis.call('HINCRBY', job.jk, 'wn', 1)
+redis.call('HINCRBY', job.jk, 'wn', '1')
 local due = -1
 if job.st == 'leased' then
   due = tonumber(job.lx) - NOW
