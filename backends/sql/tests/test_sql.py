@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 from conftest import drop_tables, with_prefix
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import Session
 
 import kanal
-from kanal import BackendUnavailable, ConfigError, InvalidArgument, JobState
+from kanal import BackendUnavailable, ConfigError, InvalidArgument, JobState, WaitTimeout
 from kanal_conformance.harness import unique_name
 from kanal_sql import SQLBackend, ddl, schema
 from kanal_sql.config import SQLConfig
@@ -211,6 +211,26 @@ def test_many_clients_starting_at_once_migrate_once(fresh_url: str) -> None:
         engine.dispose()
 
 
+def test_a_migration_lock_held_too_long_is_a_config_error(
+    mysql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = unique_name("kl_")[:20]
+    url = with_prefix(mysql_url.split("?")[0], prefix)
+    monkeypatch.setattr(schema, "LOCK_TIMEOUT", 1)
+    holder = create_engine(_engine_url(url))
+    try:
+        with holder.connect() as conn:  # another process, in the middle of migrating
+            assert conn.execute(select(func.get_lock(f"kanal-migrate:{prefix}", 0))).scalar() == 1
+            with kanal.connect(url) as q, pytest.raises(ConfigError, match="migrating"):
+                q.enqueue("q", 1)
+            conn.execute(select(func.release_lock(f"kanal-migrate:{prefix}")))
+        with kanal.connect(url) as q:  # once it is done
+            assert q.get("q", q.enqueue("q", 2).id) is not None
+    finally:
+        holder.dispose()
+        drop_tables(mysql_url.split("?")[0], prefix)
+
+
 def test_migrate_false_explains_missing_tables(fresh_url: str) -> None:
     with kanal.connect(fresh_url, migrate=False) as q, pytest.raises(ConfigError, match="DDL") as info:
         q.enqueue("q", 1)
@@ -342,6 +362,78 @@ def test_dequeue_on_postgres_uses_the_ready_index(postgres_url: str) -> None:
         engine.dispose()
     assert f"{jobs.name}_ready" in plan, plan
     assert "Seq Scan" not in plan, plan
+
+
+#: Statements each hot operation sends, transaction control included (PostgreSQL: each
+#: also one round trip). SQLite's ack_and_dequeue is the ack's statement and the claim's.
+STATEMENTS = {
+    "postgresql": dict.fromkeys(
+        ["enqueue", "enqueue_many", "dequeue", "dequeue_empty", "ack", "ack_many", "extend", "extend_many"], 1
+    )
+    | {"ack_and_dequeue": 1, "fail": 1},
+    "sqlite": {"enqueue": 1, "dequeue": 1, "ack": 1, "ack_many": 1, "extend": 1, "extend_many": 1}
+    | {"ack_and_dequeue": 2, "fail": 1, "dequeue_empty": 2},
+    "mysql": {"enqueue": 1},
+}
+
+
+def test_hot_operations_send_one_statement(url: str, dialect: str) -> None:
+    qname, seen = unique_name(), [0]
+
+    def count(*_: Any) -> None:
+        seen[0] += 1
+
+    def sent(op: Any) -> int:
+        seen[0] = 0
+        op()
+        return seen[0]
+
+    with kanal.connect(url) as q:
+        q.enqueue_many(qname, range(20))  # the schema checked, the queue registered
+        leases = q.dequeue(qname, limit=4)
+        event.listen(Engine, "before_cursor_execute", count)
+        try:
+            counts = {
+                "enqueue": sent(lambda: q.enqueue(qname, "one")),
+                "enqueue_many": sent(lambda: q.enqueue_many(qname, range(10))),
+                "dequeue": sent(lambda: leases.extend(q.dequeue(qname, limit=5))),
+                "ack": sent(lambda: q.ack(leases.pop())),
+                "fail": sent(lambda: q.fail(leases.pop(), "no")),
+                "extend": sent(lambda: q.extend(leases[0])),
+                "extend_many": sent(lambda: q.extend_many(leases)),
+                "ack_many": sent(lambda: q.ack_many(leases[1:])),
+                "ack_and_dequeue": sent(lambda: q.ack_and_dequeue(leases[0])),
+            }
+            q.purge(qname)
+            counts["dequeue_empty"] = sent(lambda: q.dequeue(qname))
+        finally:
+            event.remove(Engine, "before_cursor_execute", count)
+    expected = STATEMENTS[dialect]
+    assert {op: counts[op] for op in expected} == expected
+
+
+def test_a_wait_leaves_no_watch_behind(postgres_url: str) -> None:
+    qname = unique_name()
+    config = SQLConfig.parse(postgres_url, {})
+    jobs = schema.tables(config.prefix).jobs
+    engine = create_engine(config.sync_url)
+
+    def watched(job_id: str) -> bool:
+        with engine.connect() as conn:
+            return bool(conn.execute(select(jobs.c.watched).where(jobs.c.id == job_id)).scalar_one())
+
+    try:
+        with kanal.connect(postgres_url) as q:
+            job = q.enqueue(qname, "x")
+            with pytest.raises(WaitTimeout):
+                q.wait(qname, job.id, timeout=0.05)
+            assert watched(job.id)  # its next change notifies the waiters ...
+            [lease] = q.dequeue(qname)
+            assert not watched(job.id)  # ... and only that one
+            q.requeue(lease)
+            assert not watched(job.id)
+    finally:
+        engine.dispose()
 
 
 # ---------------------------------------------------------------------- concurrency

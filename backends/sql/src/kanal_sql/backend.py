@@ -98,12 +98,18 @@ class SQLBackend:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _run(self, body: Callable[[Connection], T], done: Callable[[], None] | None = None) -> Flow[T]:
+    def _run(
+        self,
+        body: Callable[[Connection], T],
+        done: Callable[[], None] | None = None,
+        fast: Callable[[Connection], T | None] | None = None,
+    ) -> Flow[T]:
         """One transaction, after making sure the schema is in place; ``done`` runs once
-        it has committed (never when it joined a caller's transaction)."""
+        it has committed (never when it joined a caller's transaction); ``fast``: the
+        common case in one statement, tried first (see :class:`Transaction`)."""
         if self._schema_key not in _current_schemas:
             yield Transaction(self._check_schema, self._schema_ready, own=True)
-        result: T = yield Transaction(body, done)
+        result: T = yield Transaction(body, done, fast=fast)
         return result
 
     def _schema_ready(self) -> None:
@@ -140,54 +146,91 @@ class SQLBackend:
     # ------------------------------------------------------------------ protocol
 
     def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> Flow[list[Job]]:
-        new = queue not in self._queues
+        if queue not in self._queues:  # registers the queue first, in the transaction
+            return (
+                yield from self._run(
+                    lambda conn: self.store.enqueue(conn, queue, jobs, True), lambda: self._queues.add(queue)
+                )
+            )
         return (
             yield from self._run(
-                lambda conn: self.store.enqueue(conn, queue, jobs, new), lambda: self._queues.add(queue)
+                lambda conn: self.store.enqueue(conn, queue, jobs, False),
+                fast=lambda conn: self.store.enqueue_fast(conn, queue, jobs),
             )
         )
 
     def dequeue(self, queue: str, limit: int, lease_timeout: float | None) -> Flow[list[Lease]]:
-        return (yield from self._run(lambda conn: self.store.dequeue(conn, queue, limit, lease_timeout)))
+        return (
+            yield from self._run(
+                lambda conn: self.store.dequeue(conn, queue, limit, lease_timeout),
+                fast=lambda conn: self.store.dequeue_fast(conn, queue, limit, lease_timeout),
+            )
+        )
 
     def wait_ready(self, queues: Sequence[str], timeout: float) -> Flow[None]:
         channels = tuple(f"q:{queue}" for queue in queues)
         yield from self._wait(lambda conn: self.store.ready_in(conn, queues), channels, timeout)
 
     def ack(self, lease: Lease, result: bytes | None, result_ttl: float) -> Flow[Job]:
-        return (yield from self._run(lambda conn: self.store.ack(conn, lease, result, result_ttl)))
+        return (
+            yield from self._run(
+                lambda conn: self.store.ack(conn, lease, result, result_ttl),
+                fast=lambda conn: self.store.ack_fast(conn, lease, result, result_ttl),
+            )
+        )
 
     def ack_and_dequeue(
         self, lease: Lease, result: bytes | None, result_ttl: float, limit: int, lease_timeout: float | None
     ) -> Flow[tuple[Job, list[Lease]]]:
-        return (
-            yield from self._run(
-                lambda conn: self.store.ack_and_dequeue(conn, lease, result, result_ttl, limit, lease_timeout)
-            )
+        store = self.store
+        job, leases = yield from self._run(
+            lambda conn: store.ack_and_dequeue(conn, lease, result, result_ttl, limit, lease_timeout),
+            fast=lambda conn: store.ack_and_dequeue_fast(
+                conn, lease, result, result_ttl, limit, lease_timeout
+            ),
         )
+        if leases is None:  # acked; the queue has limits or due timers: the dequeue in full
+            leases = yield from self.dequeue(lease.queue, limit, lease_timeout)
+        return job, leases
 
     def ack_many(self, leases: Sequence[Lease], result_ttl: float) -> Flow[Batch[Job]]:
-        done = yield from self._run(lambda conn: self.store.ack_many(conn, leases, result_ttl))
+        done = yield from self._run(
+            lambda conn: self.store.ack_many(conn, leases, result_ttl),
+            fast=lambda conn: self.store.ack_many_fast(conn, leases, result_ttl),
+        )
         return _batch(leases, done)
 
     def requeue(self, lease: Lease, delay: float, error: str | None) -> Flow[Job]:
         return (yield from self._run(lambda conn: self.store.requeue(conn, lease, delay, error)))
 
     def fail(self, lease: Lease, error: str) -> Flow[Job]:
-        return (yield from self._run(lambda conn: self.store.fail(conn, lease, error)))
+        return (
+            yield from self._run(
+                lambda conn: self.store.fail(conn, lease, error),
+                fast=lambda conn: self.store.fail_fast(conn, lease, error),
+            )
+        )
 
     def extend(self, lease: Lease, timeout: float | None) -> Flow[Lease]:
-        return (yield from self._run(lambda conn: self.store.extend(conn, lease, timeout)))
+        return (
+            yield from self._run(
+                lambda conn: self.store.extend(conn, lease, timeout),
+                fast=lambda conn: self.store.extend_fast(conn, lease, timeout),
+            )
+        )
 
     def extend_many(self, leases: Sequence[Lease], timeout: float | None) -> Flow[Batch[Lease]]:
-        done = yield from self._run(lambda conn: self.store.extend_many(conn, leases, timeout))
+        done = yield from self._run(
+            lambda conn: self.store.extend_many(conn, leases, timeout),
+            fast=lambda conn: self.store.extend_many_fast(conn, leases, timeout),
+        )
         return _batch(leases, done)
 
     def reschedule(self, queue: str, job_id: str, delay: float, run_at: float | None) -> Flow[Job]:
         return (yield from self._run(lambda conn: self.store.reschedule(conn, queue, job_id, delay, run_at)))
 
-    def cancel(self, queue: str, job_id: str, ttl: float) -> Flow[Job]:
-        return (yield from self._run(lambda conn: self.store.cancel(conn, queue, job_id, ttl)))
+    def cancel(self, queue: str, job_id: str, ttl: float, force: bool) -> Flow[Job]:
+        return (yield from self._run(lambda conn: self.store.cancel(conn, queue, job_id, ttl, force)))
 
     def get(self, queue: str, job_id: str) -> Flow[Job | None]:
         return (yield from self._run(lambda conn: self.store.get(conn, queue, job_id)))

@@ -179,6 +179,8 @@ def _v1_create(conn: Connection, t: Tables) -> None:
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [(1, "create the tables", _v1_create)]
 LATEST = MIGRATIONS[-1][0]
+#: Seconds a process waits for another one's migration (MariaDB/MySQL's GET_LOCK).
+LOCK_TIMEOUT = 60
 
 
 def version(conn: Connection, t: Tables) -> int:
@@ -200,8 +202,14 @@ def migrate(conn: Connection, t: Tables) -> int:
     try:
         if name == "postgresql":
             conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(t.lock_name))))
-        elif name in ("mysql", "mariadb"):
-            conn.execute(select(func.get_lock(t.lock_name, 60)))
+        elif (
+            name in ("mysql", "mariadb")
+            and conn.execute(select(func.get_lock(t.lock_name, LOCK_TIMEOUT))).scalar() != 1
+        ):
+            raise ConfigError(
+                f"another process has been migrating kanal's tables for over {LOCK_TIMEOUT} s "
+                f"(it holds the lock {t.lock_name!r}); try again once it is done"
+            )
         try:
             t.metadata.create_all(conn, tables=[t.versions])
             current = version(conn, t)

@@ -4,9 +4,14 @@ Each function takes a blocking SQLAlchemy ``Connection`` inside an open transact
 async API runs the very same functions through ``AsyncConnection.run_sync``, so the
 logic exists once. Every time is the database's (:func:`~kanal_sql.dialects.now`).
 
+The hot operations also have a ``*_fast`` form: one statement (see
+:mod:`kanal_sql.statements`) that settles the common case on its own, outside any
+transaction, and returns None, having written nothing, when the full transaction must run
+(a known job id, a stale or replayed lease, a queue with limits or due timers).
+
 What time alone changes (a scheduled job comes due, a lease expires, a tombstone runs
 out) is applied by :func:`tick` inside the operations that look at a queue, in bounded
-steps, and by :func:`_settle_due` on the one row an operation on a job has locked: no
+steps, and by :func:`_settle_due` on the rows an operation on jobs has locked: no
 background sweeper is needed.
 """
 
@@ -16,7 +21,7 @@ import math
 import secrets
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +37,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.sql.elements import ColumnElement
@@ -49,34 +55,44 @@ from kanal.models import (
     StateCounts,
     timestamp,
 )
-from kanal.spi import NewJob
+from kanal.spi import NewJob, cancel_refused
 from kanal_sql import dialects
 from kanal_sql.schema import Tables
+from kanal_sql.statements import NOW, Statements, statements
 
 #: Timers one ``tick`` applies at most, so no call does unbounded work.
 TICK_BATCH = 500
 #: Ready rows a limited dequeue reads per step while it looks for keys with room.
 SCAN_BATCH = 100
 _FINAL = [s.value for s in FINAL_STATES]
-#: The label of the database's time in a statement that reads it beside a job.
-_NOW = "kanal_now"
+#: A lease's key in replies about many leases.
+Key = tuple[str, str, str]
 
 
 class Retry(Exception):
     """The transaction met a concurrent change it cannot settle; run it again."""
 
 
-@dataclass(frozen=True, slots=True)
 class Store:
     """The SQL for one set of tables; the operations below are its methods."""
 
-    t: Tables
-    #: The PostgreSQL NOTIFY channel for these tables.
-    channel: str
+    def __init__(self, t: Tables, channel: str) -> None:
+        self.t = t
+        #: The PostgreSQL NOTIFY channel for these tables.
+        self.channel = channel
+        self._statements: dict[str, Statements] = {}
+
+    def sql(self, conn: Connection) -> Statements:
+        """The one-statement forms for ``conn``'s dialect (built on first use)."""
+        name = conn.dialect.name
+        found = self._statements.get(name)
+        if found is None:
+            found = self._statements[name] = statements(self.t, name, self.channel)
+        return found
 
     # ------------------------------------------------------------------ helpers
 
-    def _visible(self, now: float) -> ColumnElement[bool]:
+    def _visible(self, now: float | ColumnElement[float]) -> ColumnElement[bool]:
         """Rows that exist for the protocol: not a tombstone past its expiry."""
         j = self.t.jobs.c
         return or_(j.due_at.is_(None), j.due_at > now, j.state.not_in(_FINAL))
@@ -87,14 +103,14 @@ class Store:
         """The job's row (locked unless ``lock`` is False) and the database's time, read
         together in one statement."""
         j = self.t.jobs
-        stmt = select(j, dialects.server_now(conn.dialect.name).label(_NOW)).where(
+        stmt = select(j, dialects.server_now(conn.dialect.name).label(NOW)).where(
             j.c.queue == queue, j.c.id == job_id
         )
         found = conn.execute(stmt.with_for_update() if lock else stmt).first()
         if found is None:
             return None, dialects.now(conn)
         row = dict(found._mapping)
-        return row, float(row.pop(_NOW))
+        return row, float(row.pop(NOW))
 
     def _locked(self, conn: Connection, queue: str, job_id: str) -> tuple[dict[str, Any] | None, float]:
         """The job's row, locked and brought up to date with time (None: it is gone), and now."""
@@ -115,35 +131,38 @@ class Store:
         return row
 
     def _write(self, conn: Connection, row: dict[str, Any], **values: Any) -> dict[str, Any]:
-        """Store ``values`` on ``row`` and return the row as it now is."""
+        """Store ``values`` on ``row`` and return the row as it now is; a watched job's
+        waiters are notified (and watch again if they still wait)."""
         j = self.t.jobs
-        conn.execute(update(j).where(j.c.seq == row["seq"]).values(**values))
         if row["watched"]:
+            values["watched"] = False
             dialects.notify(conn, self.channel, [_job_channel(row["queue"], row["id"])])
+        conn.execute(update(j).where(j.c.seq == row["seq"]).values(**values))
         return {**row, **values}
 
-    def _remove(self, conn: Connection, row: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-        """Delete ``row`` (a finished job kept for no time); return what it became."""
-        j = self.t.jobs
-        conn.execute(delete(j).where(j.c.seq == row["seq"]))
-        if row["watched"]:
-            dialects.notify(conn, self.channel, [_job_channel(row["queue"], row["id"])])
-        return {**row, **values}
+    def _notify_watched(self, conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
+        watched = [_job_channel(row["queue"], row["id"]) for row in rows if row["watched"]]
+        dialects.notify(conn, self.channel, watched)
 
     def _finish(
         self,
         conn: Connection,
-        row: dict[str, Any],
+        rows: Sequence[dict[str, Any]],
         state: JobState,
         now: float,
         ttl: float | None,
         **values: Any,
-    ) -> dict[str, Any]:
-        """Move a job to a final state; keep it ``ttl`` seconds (None: until purged)."""
+    ) -> list[dict[str, Any]]:
+        """Move jobs to a final state in one statement; keep them ``ttl`` seconds (None: until
+        purged, 0: deleted at once). Returns the rows as they now are."""
+        if not rows:
+            return []
+        j = self.t.jobs
         values |= {"state": state.value, "finished_at": now, "due_at": None if ttl is None else now + ttl}
-        if ttl == 0:
-            return self._remove(conn, row, values)
-        return self._write(conn, row, **values)
+        where = j.c.seq.in_([row["seq"] for row in rows])
+        conn.execute(delete(j).where(where) if ttl == 0 else update(j).where(where).values(**values))
+        self._notify_watched(conn, rows)
+        return [{**row, **values} for row in rows]
 
     def _settle_due(
         self, conn: Connection, rows: Sequence[dict[str, Any]], now: float
@@ -159,6 +178,7 @@ class Store:
             if row["watched"]:
                 watched.append(_job_channel(row["queue"], row["id"]))
             state, due = row["state"], row["due_at"]
+            row = {**row, "watched": False}
             if state == JobState.SCHEDULED:
                 promote.append(row["seq"])
                 out.append({**row, "state": JobState.READY.value, "due_at": None})
@@ -176,7 +196,9 @@ class Store:
             else:
                 expired.append(row["seq"])
         if promote:
-            conn.execute(update(j).where(j.c.seq.in_(promote)).values(state="ready", due_at=None))
+            conn.execute(
+                update(j).where(j.c.seq.in_(promote)).values(state="ready", due_at=None, watched=False)
+            )
         if reclaim:
             conn.execute(
                 update(j)
@@ -186,6 +208,7 @@ class Store:
                     (j.c.run_at, j.c.due_at),
                     (j.c.due_at, None),
                     (j.c.last_error, "lease expired"),
+                    (j.c.watched, False),
                 )
             )
         if dead:
@@ -193,7 +216,11 @@ class Store:
                 update(j)
                 .where(j.c.seq == bindparam("b_seq"))
                 .values(
-                    state="dead", finished_at=bindparam("b_at"), due_at=None, last_error=bindparam("b_error")
+                    state="dead",
+                    finished_at=bindparam("b_at"),
+                    due_at=None,
+                    last_error=bindparam("b_error"),
+                    watched=False,
                 ),
                 dead,
             )
@@ -242,6 +269,20 @@ class Store:
 
     # ------------------------------------------------------------------ protocol
 
+    def enqueue_fast(self, conn: Connection, queue: str, jobs: Sequence[NewJob]) -> list[Job] | None:
+        """New ids only, the common case: one INSERT that also wakes consumers."""
+        unique: dict[str, NewJob] = {}
+        for new in jobs:
+            unique.setdefault(new.id, new)
+        rows = self.sql(conn).insert_new(conn, queue, list(unique.values()), _queue_channel(queue))
+        if rows is None or len(rows) < len(unique):
+            return None
+        stored = {row["id"]: row for row in rows}
+        return [
+            _job(_new_row(queue, unique[new.id], stored[new.id]["run_at"], stored[new.id]["enqueued_at"]))
+            for new in jobs
+        ]
+
     def enqueue(self, conn: Connection, queue: str, jobs: Sequence[NewJob], register: bool) -> list[Job]:
         """Store new jobs; ``register``: also make sure the queue's row exists."""
         if register:
@@ -264,73 +305,63 @@ class Store:
                 del existing[row["id"]]
         rows: dict[str, dict[str, Any]] = {}
         for new in jobs:
-            if new.id in existing or new.id in rows:
-                continue
-            run_at = now + new.delay if new.run_at is None else new.run_at
-            rows[new.id] = {
-                "queue": queue,
-                "id": new.id,
-                "state": "scheduled" if run_at > now else "ready",
-                "priority": new.priority,
-                "job_key": new.key,
-                "payload": new.payload,
-                "run_at": run_at,
-                "due_at": run_at if run_at > now else None,
-                "attempts": 0,
-                "max_attempts": new.max_attempts,
-                "lease_timeout": new.lease_timeout,
-                "enqueued_at": now,
-                "first_dequeued_at": None,
-                "last_dequeued_at": None,
-                "finished_at": None,
-                "token": None,
-                "settled": False,
-                "watched": False,
-                "last_error": None,
-                "result": None,
-            }
+            if new.id not in existing and new.id not in rows:
+                rows[new.id] = _new_row(
+                    queue, new, now + new.delay if new.run_at is None else new.run_at, now
+                )
         if rows:
             conn.execute(insert(j), list(rows.values()))
             self._wake(conn, queue)
         return [_job(existing.get(new.id) or rows[new.id]) for new in jobs]
 
+    def dequeue_fast(
+        self, conn: Connection, queue: str, limit: int, lease_timeout: float | None
+    ) -> list[Lease] | None:
+        """An unlimited queue without due timers, the common case: one claiming statement."""
+        found = self.sql(conn).claim(conn, queue, limit, lease_timeout, _token())
+        if found is None:
+            return None
+        rows, status = found
+        if rows:
+            return self._leases(conn, rows)
+        return None if status is not None and (status.due or status.limited) else []
+
     def dequeue(self, conn: Connection, queue: str, limit: int, lease_timeout: float | None) -> list[Lease]:
-        q = self.t.queues
-        seen = conn.execute(
-            select(q.c.paused, q.c.limited, dialects.server_now(conn.dialect.name).label(_NOW)).where(
-                q.c.name == queue
-            )
-        ).first()
-        now = dialects.now(conn) if seen is None else float(seen._mapping[_NOW])
-        self.tick(conn, queue, now)
-        if seen is not None:  # a queue without a row yet has no pause and no limits
-            if seen.paused:
-                return []
-            locked = self._queue_row(conn, queue, "update" if seen.limited else "share")
+        status = self.sql(conn).status(conn, queue)
+        now = status.now
+        if status.due:
+            self.tick(conn, queue, now)
+        if status.paused:
+            return []
+        if status.exists:  # a queue without a row yet has no pause and no limits
+            locked = self._queue_row(conn, queue, "update" if status.limited else "share")
             if locked is None or locked.paused:
                 return []
-            if locked.limited != seen.limited:
+            if bool(locked.limited) != status.limited:
                 raise Retry
             if locked.limited:
-                seqs = self._select_limited(conn, queue, limit, now)
-                return self._claim(conn, seqs, now, lease_timeout)
+                found = self._select_limited(conn, queue, limit, Limits(self, conn, queue, now))
+                return self._claim(conn, found, now, lease_timeout)
         return self._claim_next(conn, queue, limit, now, lease_timeout)
 
-    def _ready(self, queue: str) -> Any:
+    def _ready(self, queue: str, *columns: Any) -> Any:
+        """The queue's ready rows in the order they are handed out (their ``seq`` unless
+        other ``columns`` are named)."""
         j = self.t.jobs
         return (
-            select(j.c.seq)
+            select(*(columns or [j.c.seq]))
             .where(j.c.queue == queue, j.c.state == "ready")
             .order_by(j.c.priority, j.c.run_at, j.c.seq)
         )
 
-    def _claim_values(self, now: float, lease_timeout: float | None) -> dict[str, Any]:
+    def _claim_values(self, now: float, lease_timeout: float | None, token: str) -> dict[str, Any]:
+        """A claim's changes to a ready row (:func:`_claimed` makes the same in Python)."""
         j = self.t.jobs
         timeout: Any = j.c.lease_timeout if lease_timeout is None else literal(lease_timeout)
         return {
             "state": "leased",
             "attempts": j.c.attempts + 1,
-            "token": literal(secrets.token_hex(8) + "-", String) + cast(j.c.seq, String),
+            "token": literal(token, String) + cast(j.c.seq, String),
             "settled": False,
             "due_at": now + timeout,
             "first_dequeued_at": func.coalesce(j.c.first_dequeued_at, now),
@@ -342,41 +373,41 @@ class Store:
     ) -> list[Lease]:
         """Lease the next ``limit`` ready jobs: one ``UPDATE … FROM (… SKIP LOCKED)`` where
         the database can, else a locking SELECT then the UPDATE."""
-        if not dialects.update_returning(conn):
-            seqs = (
-                conn.execute(self._ready(queue).limit(limit).with_for_update(skip_locked=True))
-                .scalars()
-                .all()
-            )
-            return self._claim(conn, list(seqs), now, lease_timeout)
         j = self.t.jobs
+        if not dialects.update_returning(conn):
+            found = conn.execute(self._ready(queue, j).limit(limit).with_for_update(skip_locked=True))
+            return self._claim(conn, [dict(r._mapping) for r in found], now, lease_timeout)
         picked = self._ready(queue).limit(limit).with_for_update(skip_locked=True).cte("picked")
         rows = conn.execute(
             update(j)
             .where(j.c.seq == picked.c.seq)
-            .values(**self._claim_values(now, lease_timeout))
+            .values(**self._claim_values(now, lease_timeout, _token()))
             .returning(j)
         ).all()
         return self._leases(conn, [dict(r._mapping) for r in rows])
 
     def _claim(
-        self, conn: Connection, seqs: list[int], now: float, lease_timeout: float | None
+        self, conn: Connection, found: Sequence[dict[str, Any]], now: float, lease_timeout: float | None
     ) -> list[Lease]:
-        """Lease the (locked) ready rows ``seqs``."""
-        if not seqs:
+        """Lease the (locked) ready rows ``found``."""
+        if not found:
             return []
-        j = self.t.jobs
-        stmt = update(j).where(j.c.seq.in_(seqs)).values(**self._claim_values(now, lease_timeout))
+        j, token = self.t.jobs, _token()
+        stmt = (
+            update(j)
+            .where(j.c.seq.in_([row["seq"] for row in found]))
+            .values(**self._claim_values(now, lease_timeout, token))
+        )
         if dialects.update_returning(conn):
-            rows = conn.execute(stmt.returning(j)).all()
+            rows = [dict(r._mapping) for r in conn.execute(stmt.returning(j))]
         else:
             conn.execute(stmt)
-            rows = conn.execute(select(j).where(j.c.seq.in_(seqs))).all()
-        return self._leases(conn, [dict(r._mapping) for r in rows])
+            rows = [_claimed(row, now, lease_timeout, token) for row in found]
+        return self._leases(conn, rows)
 
     def _leases(self, conn: Connection, rows: list[dict[str, Any]]) -> list[Lease]:
         rows.sort(key=lambda r: (r["priority"], r["run_at"], r["seq"]))
-        watched = [_job_channel(r["queue"], r["id"]) for r in rows if r["watched"]]
+        watched = [_job_channel(r["queue"], r["id"]) for r in rows if r.get("was_watched", r["watched"])]
         dialects.notify(conn, self.channel, watched)
         return [_lease(r) for r in rows]
 
@@ -386,22 +417,25 @@ class Store:
         lim = self.t.limits
         return {r.scope: r for r in conn.execute(select(lim).where(lim.c.queue == queue))}
 
-    def _select_limited(self, conn: Connection, queue: str, limit: int, now: float) -> list[int]:
+    def _select_limited(
+        self, conn: Connection, queue: str, limit: int, limits: Limits, dry: bool = False
+    ) -> list[dict[str, Any]]:
         """The ready rows a dequeue may take within every limit, by priority then FIFO; a
-        key without room is skipped and never holds back the keys behind it."""
-        limits = Limits(self, conn, queue, now)
+        key without room is skipped and never holds back the keys behind it. ``dry``: only
+        look (no row locks, no tokens spent)."""
         budget = min(limit, limits.room(None))
-        picked: list[int] = []
+        picked: list[dict[str, Any]] = []
         taken: Counter[str | None] = Counter()
         blocked: set[str] = set()
         j = self.t.jobs
         while len(picked) < budget:
-            stmt = self._ready(queue).add_columns(j.c.job_key)
+            stmt = self._ready(queue, j)
             if picked:
-                stmt = stmt.where(j.c.seq.not_in(picked))
+                stmt = stmt.where(j.c.seq.not_in([row["seq"] for row in picked]))
             if blocked:
                 stmt = stmt.where(or_(j.c.job_key.is_(None), j.c.job_key.not_in(blocked)))
-            rows = conn.execute(stmt.limit(SCAN_BATCH).with_for_update(skip_locked=True)).all()
+            stmt = stmt.limit(SCAN_BATCH)
+            rows = conn.execute(stmt if dry else stmt.with_for_update(skip_locked=True)).all()
             limits.load({r.job_key for r in rows if r.job_key is not None})
             for row in rows:
                 if row.job_key is not None:
@@ -409,13 +443,14 @@ class Store:
                         blocked.add(row.job_key)
                         continue
                     taken[row.job_key] += 1
-                picked.append(row.seq)
+                picked.append(dict(row._mapping))
                 if len(picked) == budget:
                     break
             if len(rows) < SCAN_BATCH:
                 break
-        taken[None] = len(picked)
-        limits.take(taken)
+        if not dry:
+            taken[None] = len(picked)
+            limits.take(taken)
         return picked
 
     def set_limit(
@@ -471,37 +506,164 @@ class Store:
 
     # ------------------------------------------------------------------ settling leases
 
-    def _held(self, conn: Connection, lease: Lease, replay: JobState | None) -> tuple[dict[str, Any], float]:
-        """The row ``lease`` holds (or the one it already settled as ``replay``), and now."""
-        row, now = self._locked(conn, lease.queue, lease.id)
+    def _lease_rows(
+        self, conn: Connection, leases: Sequence[Lease]
+    ) -> tuple[dict[tuple[str, str], dict[str, Any]], float]:
+        """The rows of the leases' jobs by (queue, id), locked and brought up to date with
+        time (a missing one is gone), and now: one statement, whatever the number."""
+        j = self.t.jobs
+        pairs = list(dict.fromkeys((lease.queue, lease.id) for lease in leases))
+        found = conn.execute(
+            select(j, dialects.server_now(conn.dialect.name).label(NOW))
+            .where(tuple_(j.c.queue, j.c.id).in_(pairs))
+            .order_by(j.c.seq)
+            .with_for_update()
+        ).all()
+        now = float(found[0]._mapping[NOW]) if found else dialects.now(conn)
+        rows = {}
+        due = []
+        for r in found:
+            row = dict(r._mapping)
+            del row[NOW]
+            if row["due_at"] is not None and row["due_at"] <= now:
+                due.append(row)
+            else:
+                rows[row["queue"], row["id"]] = row
+        for row in self._settle_due(conn, due, now) if due else ():
+            rows[row["queue"], row["id"]] = row
+        return rows, now
+
+    def _check(self, lease: Lease, row: dict[str, Any] | None, replay: JobState | None) -> dict[str, Any]:
+        """``row`` if ``lease`` holds it (or already settled it as ``replay``); else StaleLease."""
         if row is None:
             raise StaleLease(f"job {lease.id!r} in queue {lease.queue!r} no longer exists")
         if row["token"] != lease.token:
             raise StaleLease(f"stale lease on job {lease.id!r}: it has been delivered again since")
         if row["state"] == JobState.LEASED:
-            return row, now
+            return row
         if replay is not None and row["state"] == replay and row["settled"]:
-            return row, now
+            return row
         raise StaleLease(
             f"the lease on job {lease.id!r} is no longer held (it expired or was already settled); "
             f"the job is {row['state']}"
         )
 
+    def _held(self, conn: Connection, lease: Lease, replay: JobState | None) -> tuple[dict[str, Any], float]:
+        """The row ``lease`` holds (or the one it already settled as ``replay``), and now."""
+        rows, now = self._lease_rows(conn, [lease])
+        return self._check(lease, rows.get((lease.queue, lease.id)), replay), now
+
+    def _finished(
+        self,
+        conn: Connection,
+        leases: Sequence[Lease],
+        rows: Sequence[Mapping[str, Any]],
+        state: JobState,
+        result: bytes | None,
+        error: str | None,
+    ) -> dict[Key, Job]:
+        """The jobs of ``leases`` a one-statement finish moved to ``state`` (its ``rows``:
+        each lease's key, whether it was watched, and the time), by lease; made from the
+        leases' own jobs, which carry their decoded payload back to the core
+        (:mod:`kanal.spi`); the jobs' waiters are notified."""
+        done = {(r["queue"], r["id"], r["token"]): float(r[NOW]) for r in rows}
+        out: dict[Key, Job] = {}
+        for lease in leases:
+            key = _key(lease)
+            if key in done and key not in out:
+                out[key] = _settled(lease.job, state, done[key], result, error)
+        self._notify_watched(conn, rows)
+        return out
+
+    def _finish_fast(
+        self,
+        conn: Connection,
+        leases: Sequence[Lease],
+        state: JobState,
+        ttl: float | None,
+        result: bytes | None,
+        error: str | None,
+    ) -> dict[Key, Job] | None:
+        """Finish the jobs ``leases`` still hold in one statement (None: no such form)."""
+        rows = self.sql(conn).finish(conn, leases, state.value, ttl, result, error)
+        return None if rows is None else self._finished(conn, leases, rows, state, result, error)
+
+    def _replays(self, conn: Connection, leases: Sequence[Lease], state: JobState) -> dict[Key, Job]:
+        """The jobs ``leases`` already settled as ``state`` (retries of an applied call)."""
+        j = self.t.jobs
+        keys = list(dict.fromkeys(_key(lease) for lease in leases))
+        rows = conn.execute(
+            select(j).where(
+                tuple_(j.c.queue, j.c.id, j.c.token).in_(keys),
+                j.c.state == state.value,
+                j.c.settled.is_(True),
+                self._visible(dialects.server_now(conn.dialect.name)),
+            )
+        ).all()
+        return {(r.queue, r.id, r.token): _job(dict(r._mapping)) for r in rows}
+
+    def ack_fast(self, conn: Connection, lease: Lease, result: bytes | None, ttl: float) -> Job | None:
+        done = self._finish_fast(conn, [lease], JobState.COMPLETED, ttl, result, None)
+        return None if done is None else done.get(_key(lease))
+
     def ack(self, conn: Connection, lease: Lease, result: bytes | None, ttl: float) -> Job:
         row, now = self._held(conn, lease, JobState.COMPLETED)
         if row["state"] == JobState.LEASED:
-            row = self._finish(conn, row, JobState.COMPLETED, now, ttl, result=result, settled=True)
+            row = self._finish(conn, [row], JobState.COMPLETED, now, ttl, result=result, settled=True)[0]
         return _job(row)
+
+    def ack_many_fast(self, conn: Connection, leases: Sequence[Lease], ttl: float) -> list[Job | None] | None:
+        """One statement for the held leases; then one read for the others (replays or stale)."""
+        done = self._finish_fast(conn, leases, JobState.COMPLETED, ttl, None, None)
+        if done is None:
+            return None
+        missing = [lease for lease in leases if _key(lease) not in done]
+        if missing:
+            done |= self._replays(conn, missing, JobState.COMPLETED)
+        return [done.get(_key(lease)) for lease in leases]
 
     def ack_many(self, conn: Connection, leases: Sequence[Lease], ttl: float) -> list[Job | None]:
         """Each lease's completed job, or None where the lease was stale."""
-        out: list[Job | None] = []
+        rows, now = self._lease_rows(conn, leases)
+        held: dict[int, dict[str, Any]] = {}
+        found: list[dict[str, Any] | None] = []
         for lease in leases:
             try:
-                out.append(self.ack(conn, lease, None, ttl))
+                row = self._check(lease, rows.get((lease.queue, lease.id)), JobState.COMPLETED)
             except StaleLease:
-                out.append(None)
-        return out
+                found.append(None)
+                continue
+            if row["state"] == JobState.LEASED:
+                held[row["seq"]] = row
+            found.append(row)
+        done = self._finish(
+            conn, list(held.values()), JobState.COMPLETED, now, ttl, result=None, settled=True
+        )
+        by_seq = {row["seq"]: row for row in done}
+        return [None if row is None else _job(by_seq.get(row["seq"], row)) for row in found]
+
+    def ack_and_dequeue_fast(
+        self,
+        conn: Connection,
+        lease: Lease,
+        result: bytes | None,
+        ttl: float,
+        limit: int,
+        lease_timeout: float | None,
+    ) -> tuple[Job, list[Lease] | None] | None:
+        """The worker step in one statement where the dialect can, else the ack's and the
+        dequeue's fast forms; the leases are None when the dequeue must run in full."""
+        found = self.sql(conn).finish_and_claim(conn, lease, ttl, result, limit, lease_timeout, _token())
+        if found is None:
+            job = self.ack_fast(conn, lease, result, ttl)
+            return None if job is None else (job, self.dequeue_fast(conn, lease.queue, limit, lease_timeout))
+        acked, rows, status = found
+        if acked is None:
+            return None
+        [job] = self._finished(conn, [lease], [acked], JobState.COMPLETED, result, None).values()
+        if rows:
+            return job, self._leases(conn, rows)
+        return job, (None if status is not None and (status.due or status.limited) else [])
 
     def ack_and_dequeue(
         self,
@@ -515,36 +677,69 @@ class Store:
         job = self.ack(conn, lease, result, ttl)
         return job, self.dequeue(conn, lease.queue, limit, lease_timeout)
 
+    def fail_fast(self, conn: Connection, lease: Lease, error: str) -> Job | None:
+        done = self._finish_fast(conn, [lease], JobState.DEAD, None, None, error)
+        return None if done is None else done.get(_key(lease))
+
     def fail(self, conn: Connection, lease: Lease, error: str) -> Job:
         row, now = self._held(conn, lease, JobState.DEAD)
         if row["state"] == JobState.LEASED:
-            row = self._finish(conn, row, JobState.DEAD, now, None, last_error=error, settled=True)
+            row = self._finish(conn, [row], JobState.DEAD, now, None, last_error=error, settled=True)[0]
         return _job(row)
 
     def requeue(self, conn: Connection, lease: Lease, delay: float, error: str | None) -> Job:
         row, now = self._held(conn, lease, None)
         if row["max_attempts"] is not None and row["attempts"] >= row["max_attempts"]:
             why = error or f"requeued after the last attempt ({row['attempts']} of {row['max_attempts']})"
-            row = self._finish(conn, row, JobState.DEAD, now, None, last_error=why)
+            row = self._finish(conn, [row], JobState.DEAD, now, None, last_error=why)[0]
         else:
             row = self._write(conn, row, **_schedule(now + delay, now), last_error=error or row["last_error"])
         self._wake(conn, lease.queue)
         return _job(row)
 
+    def extend_many_fast(
+        self, conn: Connection, leases: Sequence[Lease], timeout: float | None
+    ) -> list[Lease | None] | None:
+        """One statement: the renewed leases (their job as given), None where stale."""
+        rows = self.sql(conn).extend(conn, leases, timeout)
+        if rows is None:
+            return None
+        due = {(r["queue"], r["id"], r["token"]): r["due_at"] for r in rows}
+        return [
+            None if _key(lease) not in due else Lease(lease.job, lease.token, _time(due[_key(lease)]))
+            for lease in leases
+        ]
+
+    def extend_fast(self, conn: Connection, lease: Lease, timeout: float | None) -> Lease | None:
+        """None also when stale: the full form then says why."""
+        renewed = self.extend_many_fast(conn, [lease], timeout)
+        return None if renewed is None else renewed[0]
+
     def extend(self, conn: Connection, lease: Lease, timeout: float | None) -> Lease:
-        row, now = self._held(conn, lease, None)
-        row = self._write(conn, row, due_at=now + (timeout or row["lease_timeout"]))
-        return _lease(row)
+        renewed = self.extend_many(conn, [lease], timeout)[0]
+        if renewed is None:
+            self._held(conn, lease, None)  # raises, saying why
+        assert renewed is not None
+        return renewed
 
     def extend_many(
         self, conn: Connection, leases: Sequence[Lease], timeout: float | None
     ) -> list[Lease | None]:
+        rows, now = self._lease_rows(conn, leases)
         out: list[Lease | None] = []
+        held: dict[int, float] = {}
         for lease in leases:
             try:
-                out.append(self.extend(conn, lease, timeout))
+                row = self._check(lease, rows.get((lease.queue, lease.id)), None)
             except StaleLease:
                 out.append(None)
+                continue
+            held[row["seq"]] = due = now + (timeout or row["lease_timeout"])
+            out.append(Lease(lease.job, lease.token, _time(due)))
+        if held:
+            j = self.t.jobs
+            expiry = literal(now) + (j.c.lease_timeout if timeout is None else literal(timeout))
+            conn.execute(update(j).where(j.c.seq.in_(list(held))).values(due_at=expiry))
         return out
 
     # ------------------------------------------------------------------ jobs by id
@@ -567,14 +762,18 @@ class Store:
         self._wake(conn, queue)
         return _job(row)
 
-    def cancel(self, conn: Connection, queue: str, job_id: str, ttl: float) -> Job:
+    def cancel(self, conn: Connection, queue: str, job_id: str, ttl: float, force: bool) -> Job:
+        """Cancel a scheduled or ready job, or with ``force`` a leased one: its token then
+        names no leased job (so every holder's call is stale) and, as in-flight jobs are
+        counted by state, its concurrency slots are free; consumers blocked on them wake."""
         row, now = self._existing(conn, queue, job_id)
-        if row["state"] in (JobState.SCHEDULED, JobState.READY):
-            row = self._finish(conn, row, JobState.CANCELLED, now, ttl)
-        elif row["state"] != JobState.CANCELLED:
-            raise InvalidTransition(
-                f"job {job_id!r} is {row['state']}; only scheduled or ready jobs can be cancelled"
-            )
+        state = row["state"]
+        if state in (JobState.SCHEDULED, JobState.READY) or (force and state == JobState.LEASED):
+            row = self._finish(conn, [row], JobState.CANCELLED, now, ttl)[0]
+            if state == JobState.LEASED:
+                self._wake(conn, queue)
+        elif state != JobState.CANCELLED:
+            raise cancel_refused(job_id, state)
         return _job(row)
 
     def get(self, conn: Connection, queue: str, job_id: str) -> Job | None:
@@ -588,24 +787,25 @@ class Store:
         row, now = self._read(conn, queue, job_id)
         if row is None or row["state"] in _FINAL or row["state"] in until:
             return 0.0
-        if not row["watched"]:
+        if not row["watched"] and dialects.notifies(conn):
             j = self.t.jobs
             conn.execute(update(j).where(j.c.seq == row["seq"]).values(watched=True))
         return None if row["due_at"] is None else max(row["due_at"] - now, 0.001)
 
     def ready_in(self, conn: Connection, queues: Sequence[str]) -> float | None:
         """0 if a dequeue on ``queues`` would take a job now; else when time may change that."""
-        now = dialects.now(conn)
         soonest = math.inf
         j = self.t.jobs
         for queue in queues:
-            self.tick(conn, queue, now)
-            seen = self._queue_row(conn, queue)
-            if seen is None or seen.paused:
+            status = self.sql(conn).status(conn, queue)
+            now = status.now
+            if status.due:
+                self.tick(conn, queue, now)
+            if not status.exists or status.paused:
                 continue
-            if seen.limited:
+            if status.limited:
                 limits = Limits(self, conn, queue, now)
-                if self._select_limited_dry(conn, queue, limits):
+                if self._select_limited(conn, queue, 1, limits, dry=True):
                     return 0.0
                 soonest = min(soonest, limits.refill_in())
             elif conn.execute(self._ready(queue).limit(1)).first() is not None:
@@ -616,20 +816,6 @@ class Store:
             if due is not None:
                 soonest = min(soonest, due - now)
         return None if soonest == math.inf else max(soonest, 0.001)
-
-    def _select_limited_dry(self, conn: Connection, queue: str, limits: Limits) -> bool:
-        if limits.room(None) < 1:
-            return False
-        j = self.t.jobs
-        keys = (
-            conn.execute(select(j.c.job_key).where(j.c.queue == queue, j.c.state == "ready").distinct())
-            .scalars()
-            .all()
-        )
-        if None in keys:
-            return True
-        limits.load(set(keys))
-        return any(limits.room(key) >= 1 for key in keys)
 
     # ------------------------------------------------------------------ queues
 
@@ -776,8 +962,9 @@ class Store:
 class Limits:
     """The rate and concurrency limits of one queue inside a dequeue, and its token buckets.
 
-    Only buckets below capacity are stored: a full bucket is the same as none (a new one
-    starts full), so idle keys cost nothing; the tick deletes buckets once they are full.
+    Only buckets below capacity matter: a full bucket is the same as none (a new one starts
+    full), so idle keys cost nothing; the buckets that have filled up since are deleted by
+    the statement that stores the ones a dequeue spent tokens from.
     """
 
     def __init__(self, store: Store, conn: Connection, queue: str, now: float) -> None:
@@ -786,8 +973,6 @@ class Limits:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._in_flight: dict[str, int] = {}
         self._loaded: set[str] = set()
-        b = store.t.buckets
-        conn.execute(delete(b).where(b.c.queue == queue, b.c.full_at <= now))
         self.load({""})
 
     def load(self, keys: Iterable[str]) -> None:
@@ -867,8 +1052,9 @@ class Limits:
                 }
             )
         if rows:
+            spent = b.c.scope.in_([r["scope"] for r in rows])
             self._conn.execute(
-                delete(b).where(b.c.queue == self._queue, b.c.scope.in_([r["scope"] for r in rows]))
+                delete(b).where(b.c.queue == self._queue, or_(spent, b.c.full_at <= self._now))
             )
             self._conn.execute(insert(b), rows)
 
@@ -898,6 +1084,44 @@ class Limits:
 # ---------------------------------------------------------------------- rows to jobs
 
 
+def _new_row(queue: str, new: NewJob, run_at: float, now: float) -> dict[str, Any]:
+    """The row of a job enqueued at ``now`` to run at ``run_at``."""
+    return {
+        "queue": queue,
+        "id": new.id,
+        **_schedule(run_at, now),
+        "priority": new.priority,
+        "job_key": new.key,
+        "payload": new.payload,
+        "attempts": 0,
+        "max_attempts": new.max_attempts,
+        "lease_timeout": new.lease_timeout,
+        "enqueued_at": now,
+        "first_dequeued_at": None,
+        "last_dequeued_at": None,
+        "finished_at": None,
+        "token": None,
+        "settled": False,
+        "watched": False,
+        "last_error": None,
+        "result": None,
+    }
+
+
+def _claimed(row: Mapping[str, Any], now: float, lease_timeout: float | None, token: str) -> dict[str, Any]:
+    """``row`` as :meth:`Store._claim_values` leaves it (where the UPDATE cannot return it)."""
+    return {
+        **row,
+        "state": "leased",
+        "attempts": row["attempts"] + 1,
+        "token": f"{token}{row['seq']}",
+        "settled": False,
+        "due_at": now + (row["lease_timeout"] if lease_timeout is None else lease_timeout),
+        "first_dequeued_at": now if row["first_dequeued_at"] is None else row["first_dequeued_at"],
+        "last_dequeued_at": now,
+    }
+
+
 def _schedule(run_at: float, now: float) -> dict[str, Any]:
     if run_at <= now:
         return {"state": "ready", "run_at": run_at, "due_at": None}
@@ -925,8 +1149,43 @@ def _job(row: Mapping[str, Any]) -> Job:
     )
 
 
+def _settled(job: Job, state: JobState, now: float, result: bytes | None, error: str | None) -> Job:
+    """A leased ``job`` (as its lease has it, unchanged while held) moved to ``state`` at ``now``."""
+    return Job(
+        id=job.id,
+        queue=job.queue,
+        payload=job.payload,
+        state=state,
+        priority=job.priority,
+        key=job.key,
+        attempts=job.attempts,
+        max_attempts=job.max_attempts,
+        lease_timeout=job.lease_timeout,
+        run_at=job.run_at,
+        enqueued_at=job.enqueued_at,
+        first_dequeued_at=job.first_dequeued_at,
+        last_dequeued_at=job.last_dequeued_at,
+        finished_at=_time(now),
+        last_error=error or job.last_error,
+        result=result,
+    )
+
+
 def _lease(row: Mapping[str, Any]) -> Lease:
     return Lease(_job(row), row["token"], timestamp(row["due_at"]))  # type: ignore[arg-type]
+
+
+def _time(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _token() -> str:
+    """A new lease's token, before the job's ``seq``: random, so tokens never repeat."""
+    return secrets.token_hex(8) + "-"
+
+
+def _key(lease: Lease) -> Key:
+    return lease.queue, lease.id, lease.token
 
 
 def _job_channel(queue: str, job_id: str) -> str:

@@ -2,8 +2,12 @@
 
 A :class:`Transaction` is a function of a blocking ``Connection``; the async transport
 runs the same function through ``AsyncConnection.run_sync``, so the SQL logic exists
-once and only the drivers differ. A transaction that lost a race (deadlock, lock
-timeout, a busy SQLite file, a duplicate id inserted meanwhile) is run again whole.
+once and only the drivers differ. Connections are in autocommit mode (see
+:mod:`kanal_sql.engines`): a transaction's ``fast`` form, when it has one, runs first as
+statements that each commit on their own, and only if it cannot settle the call alone does
+``body`` run between ``BEGIN`` and ``COMMIT``. A transaction that lost a race (deadlock,
+lock timeout, a busy SQLite file, a duplicate id inserted meanwhile) or whose connection
+died before its ``COMMIT`` was sent is run again whole.
 
 A :class:`Wait` runs a check and, unless it says "now", blocks: on PostgreSQL until a
 ``NOTIFY`` names one of the awaited channels (see :mod:`kanal_sql.listen`), elsewhere
@@ -43,6 +47,11 @@ class Transaction:
     #: Schema changes: when joining a caller's transaction on MariaDB/MySQL, whose DDL
     #: commits whatever transaction is open, run in a transaction of its own instead.
     own: bool = False
+    #: The common case in one writing statement, run without BEGIN/COMMIT (never inside a
+    #: caller's transaction); None (having written nothing) when ``body`` must run instead.
+    #: It must be safe to run again if its connection dies on the way (the operations that
+    #: have one are: their replays are no-ops, or a lost lease expires).
+    fast: Callable[[Connection], Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +69,40 @@ class Wait:
         return self.timeout if due is None else min(self.timeout, due)
 
 
-def _again(exc: Exception, attempt: int) -> bool:
-    return attempt < ATTEMPTS and (isinstance(exc, Retry | IntegrityError) or dialects.retryable(exc))
+class _Attempt:
+    """One run of a :class:`Transaction` on a connection, remembering how far it got."""
+
+    __slots__ = ("committing",)
+
+    def __init__(self) -> None:
+        #: Whether COMMIT was sent: the transaction may have been applied.
+        self.committing = False
+
+    def __call__(self, conn: Connection, call: Transaction) -> Any:
+        if call.fast is not None:
+            result = call.fast(conn)
+            if result is not None:
+                return result
+        conn.exec_driver_sql(dialects.BEGIN[conn.dialect.name])
+        try:
+            result = call.body(conn)
+            self.committing = True
+            conn.exec_driver_sql("COMMIT")
+        except BaseException:
+            try:
+                conn.exec_driver_sql("ROLLBACK")
+            except Exception:
+                conn.invalidate()  # never hand back a connection whose transaction may be open
+            raise
+        return result
+
+    def again(self, exc: Exception, attempt: int) -> bool:
+        """Whether the call may run again after failing with ``exc``."""
+        if attempt >= ATTEMPTS:
+            return False
+        if dialects.lost_connection(exc):
+            return not self.committing
+        return isinstance(exc, Retry | IntegrityError) or dialects.retryable(exc)
 
 
 def _error(exc: Exception, config: SQLConfig) -> Exception:
@@ -116,14 +157,15 @@ class SQLSyncTransport:
     def _transaction(self, call: Transaction) -> Any:
         attempt = 1
         while True:
+            run = _Attempt()
             try:
-                with self._engine.begin() as conn:
-                    result = call.body(conn)
+                with self._engine.connect() as conn:
+                    result = run(conn, call)
                 if call.done is not None:
                     call.done()
                 return result
             except Exception as exc:
-                if not _again(exc, attempt):
+                if not run.again(exc, attempt):
                     raise _error(exc, self._config) from exc
             attempt += 1
 
@@ -166,14 +208,15 @@ class SQLAsyncTransport:
     async def _transaction(self, call: Transaction) -> Any:
         attempt = 1
         while True:
+            run = _Attempt()
             try:
-                async with self._engine.begin() as conn:
-                    result = await conn.run_sync(call.body)
+                async with self._engine.connect() as conn:
+                    result = await conn.run_sync(run, call)
                 if call.done is not None:
                     call.done()
                 return result
             except Exception as exc:
-                if not _again(exc, attempt):
+                if not run.again(exc, attempt):
                     raise _error(exc, self._config) from exc
             attempt += 1
 
