@@ -1,4 +1,4 @@
-"""The ``kanal`` command line. For now ``kanal demo``; worker, enqueue, stats ... come later."""
+"""``kanal demo``: a few thousand jobs worked off by threads, with a progress bar and a summary."""
 
 from __future__ import annotations
 
@@ -10,14 +10,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import kanal
-
-#: The embedded default backend: a SQLite file in the working directory, so jobs survive
-#: a restart (``pip install "kanal[sqlite]"``; ``$KANAL_URL`` or ``--url`` pick another).
-DEFAULT_URL = "sqlite:///kanal.db"
+from kanal.cli.options import url_option
+from kanal.cli.output import progress
 
 DEMO_KEYS = ("tenant-a", "tenant-b", "tenant-c")
 DEMO_MAX_ATTEMPTS = 3
@@ -27,22 +24,10 @@ WAIT = 0.2
 RETRY_DELAY = 0.05
 
 
-@click.group(name="kanal", context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(kanal.__version__, prog_name="kanal")
-def main() -> None:
-    """kanal: one job-queue protocol, interchangeable backends."""
-
-
-@main.command()
+@click.command()
 @click.option("--jobs", type=click.IntRange(1, 100_000), default=5000, show_default=True, help="Jobs to run.")
 @click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True, help="Worker threads.")
-@click.option(
-    "--url",
-    default=DEFAULT_URL,
-    show_default=True,
-    envvar="KANAL_URL",
-    help="Backend URL (or $KANAL_URL), e.g. redis://localhost or postgresql://localhost/app.",
-)
+@url_option
 def demo(jobs: int, workers: int, url: str) -> None:
     """Enqueue a mix of jobs and work them off with threads, then summarize.
 
@@ -50,6 +35,10 @@ def demo(jobs: int, workers: int, url: str) -> None:
     once and are retried after a delay, and a few keep failing until they are dead letters.
     Workers dequeue in batches with blocking waits and stop when nothing is left that can
     still run (burst mode). The demo queue is purged at the end.
+
+    \b
+    Example:
+      kanal demo --jobs 1000 --workers 8 --url redis://localhost:6379/0
     """
     try:
         queue = kanal.connect(url)
@@ -96,16 +85,15 @@ def _demo_jobs(numbers: range) -> list[kanal.JobSpec]:
 def _run_workers(queue: kanal.Queue, name: str, jobs: int, workers: int, console: Console) -> int:
     """Run ``workers`` threads until the queue is drained, with a progress bar; return the retries."""
     stop = threading.Event()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress, ThreadPoolExecutor(workers) as pool:
-        task = progress.add_task("working", total=jobs)
+    with progress(console) as bar, ThreadPoolExecutor(workers) as pool:
+        task = bar.add_task("working", total=jobs)
         futures = [pool.submit(_work, queue, name, stop) for _ in range(workers)]
         try:
             finished = False
             while not finished:
                 finished = _all_done(futures)
                 stats = queue.stats(name)
-                progress.update(
+                bar.update(
                     task, completed=stats.completed + stats.dead, description=f"working, {stats.dead} dead"
                 )
             return sum(future.result() for future in futures)
