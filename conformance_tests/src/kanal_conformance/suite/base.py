@@ -14,7 +14,7 @@ from kanal.spi import Capabilities
 from kanal_conformance.harness import SyncOverAsync, unique_name
 
 #: A duration the suite lets pass with ``advance``: lease timeouts and delays that must expire.
-SHORT = 0.3
+SHORT = 0.5
 #: How far past SHORT ``advance`` goes, to absorb round trips on real servers.
 MARGIN = 0.2
 #: A duration that never passes during a test: leases and delays that must hold.
