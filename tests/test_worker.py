@@ -290,6 +290,47 @@ def test_a_burst_worker_returns_after_draining_many_quick_jobs(app: kanal.App) -
     assert outcome[0].completed == 200
 
 
+def test_jobs_that_finish_together_are_acked_together(
+    app: kanal.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No-result jobs finishing while an ack is in flight share one ack_many call; jobs with
+    a result are acked one by one, with their result."""
+    calls: list[tuple[str, int]] = []
+    ack_many, ack_and_dequeue = kanal.AsyncQueue.ack_many, kanal.AsyncQueue.ack_and_dequeue
+
+    async def counted_ack_many(self: kanal.AsyncQueue, leases: Any, **options: Any) -> Any:
+        leases = list(leases)
+        calls.append(("ack_many", len(leases)))
+        return await ack_many(self, leases, **options)
+
+    async def counted_ack_and_dequeue(self: kanal.AsyncQueue, lease: Any, *args: Any, **options: Any) -> Any:
+        calls.append(("ack_and_dequeue", 1))
+        return await ack_and_dequeue(self, lease, *args, **options)
+
+    monkeypatch.setattr(kanal.AsyncQueue, "ack_many", counted_ack_many)
+    monkeypatch.setattr(kanal.AsyncQueue, "ack_and_dequeue", counted_ack_and_dequeue)
+
+    @app.task(name="nothing")
+    async def nothing(i: int) -> None:
+        return None
+
+    @app.task(name="echo")
+    async def echo(i: int) -> int:
+        return i
+
+    plain = [nothing.enqueue(i) for i in range(40)]
+    valued = [echo.enqueue(i) for i in range(10)]
+    stats = burst(app, concurrency=10, scheduler=False)
+    assert (stats.completed, stats.processed) == (50, 50)
+    assert [h.result(timeout=1) for h in valued] == list(range(10))
+    assert all(h.status() is kanal.JobState.COMPLETED for h in plain)
+    assert sum(n for _, n in calls) == 50  # every job acked once, by one of the two calls
+    grouped = [n for name, n in calls if name == "ack_many"]
+    assert grouped, "no jobs were acked together"
+    assert max(grouped) > 1
+    assert len(calls) < 50
+
+
 def test_a_burst_worker_seeds_the_next_tick_of_periodic_tasks(app: kanal.App) -> None:
     @app.periodic(every=3600, name="hourly")
     def hourly() -> None: ...

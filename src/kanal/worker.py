@@ -2,9 +2,10 @@
 
 One asyncio loop does all the I/O: async tasks run as asyncio tasks, sync tasks in a thread
 pool. The worker leases jobs in batches up to its concurrency, acks a finished job and
-leases the next in one call, renews the leases of long jobs, retries failures with
-backoff, dead-letters what keeps failing, and on SIGTERM or SIGINT stops taking jobs,
-lets running ones finish within a grace period and gives the rest back at once.
+leases the next in one call (jobs that finish together are acked together in one call),
+renews the leases of long jobs, retries failures with backoff, dead-letters what keeps
+failing, and on SIGTERM or SIGINT stops taking jobs, lets running ones finish within a
+grace period and gives the rest back at once.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ ERROR_PAUSE = (0.1, 5.0)
 MAX_ERROR = 9_000
 #: The most leases one ``extend_many`` call renews.
 EXTEND_CHUNK = 500
+#: The most leases one ``ack_many`` call completes (the protocol's limit).
+ACK_CHUNK = 1000
 
 
 @dataclass(slots=True)
@@ -70,6 +73,17 @@ class _Running:
     stopped: str | None = None
     #: A sync task's thread, which may outlive the runner (a thread cannot be interrupted).
     thread: Future[Any] | None = None
+
+
+@dataclass(slots=True)
+class _Ack:
+    """A finished job without a result, waiting for its ack."""
+
+    running: _Running
+    result_ttl: float | None
+    extra: dict[str, Any]
+    task: str
+    acked: asyncio.Future[None]
 
 
 class Worker:
@@ -123,6 +137,9 @@ class Worker:
         self._hurry = asyncio.Event()
         self._leased = asyncio.Event()
         self._queue: AsyncQueue | None = None
+        #: Finished jobs without a result, waiting for :meth:`_ack_pending`.
+        self._acks: list[_Ack] = []
+        self._acker: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
@@ -319,9 +336,63 @@ class Worker:
     async def _complete(
         self, running: _Running, task: Task[Any, Any], result: Any, extra: dict[str, Any]
     ) -> None:
-        """Ack; from the first queue, lease the next jobs in the same call (its slot and free ones)."""
+        """Ack a finished job (the runner returns once it is acked).
+
+        Jobs without a result go through :meth:`_ack_pending`, which acks those that finish
+        while an ack is in flight together, in one ``ack_many`` call (a group commit).
+        """
+        if result is not None:
+            await self._ack_one(running, result, task.options.result_ttl, extra, task.name)
+            return
+        acked = self._loop.create_future()
+        self._acks.append(_Ack(running, task.options.result_ttl, extra, task.name, acked))
+        if self._acker is None or self._acker.done():
+            self._acker = asyncio.create_task(self._ack_pending(), name="kanal-acker")
+        await acked
+
+    async def _ack_pending(self) -> None:
+        """Ack the waiting jobs until none waits: one alone with the lease of the next jobs
+        (``ack_and_dequeue``), several together with ``ack_many`` per queue."""
+        while self._acks:
+            pending, self._acks = self._acks, []
+            try:
+                if len(pending) == 1:
+                    [one] = pending
+                    await self._ack_one(one.running, None, one.result_ttl, one.extra, one.task)
+                else:
+                    await self._ack_together(pending)
+            finally:
+                for ack in pending:
+                    if not ack.acked.done():
+                        ack.acked.set_result(None)
+
+    async def _ack_together(self, pending: list[_Ack]) -> None:
+        groups: dict[tuple[str, float | None], list[_Ack]] = {}
+        for ack in pending:
+            groups.setdefault((ack.running.context.lease.queue, ack.result_ttl), []).append(ack)
+        for (_, ttl), group in groups.items():
+            for start in range(0, len(group), ACK_CHUNK):
+                chunk = group[start : start + ACK_CHUNK]
+                try:
+                    batch = await self._q.ack_many([a.running.context.lease for a in chunk], result_ttl=ttl)
+                except KanalError as exc:
+                    log.error("ack of %d jobs failed; they run again after their leases: %s", len(chunk), exc)
+                    for ack in chunk:
+                        self._finish(ack.running, "lost", ack.extra)
+                    continue
+                stale = {(lease.id, lease.token) for lease in batch.stale}
+                for ack in chunk:
+                    lease = ack.running.context.lease
+                    self._finish(
+                        ack.running, "lost" if (lease.id, lease.token) in stale else "completed", ack.extra
+                    )
+
+    async def _ack_one(
+        self, running: _Running, result: Any, ttl: float | None, extra: dict[str, Any], task: str
+    ) -> None:
+        """Ack one job; from the first queue, lease the next jobs in the same call (its slot
+        and free ones)."""
         lease = running.context.lease
-        ttl = task.options.result_ttl
         try:
             if self._ack_fetches(lease):
                 take = min(self._free + 1, self.batch)
@@ -337,7 +408,7 @@ class Worker:
                 return
             await self._q.ack(lease, result, result_ttl=ttl)
         except SerializationError as exc:
-            reason = f"the result of task {task.name} could not be encoded: {exc}"
+            reason = f"the result of task {task} could not be encoded: {exc}"
             await self._settle(running, self._q.fail(lease, reason), "dead", extra)
             return
         except StaleLease:
@@ -492,6 +563,8 @@ class Worker:
                 running.runner.cancel()
         leftovers = [r.runner for r in self._running.values() if r.runner is not None]
         await asyncio.gather(*leftovers, return_exceptions=True)
+        if self._acker is not None:  # a cancelled runner may leave its ack in flight
+            await asyncio.gather(self._acker, return_exceptions=True)
 
     async def _schedule(self, upcoming: dict[str, datetime]) -> None:
         """Enqueue the next tick of every periodic task, each time the previous one is due."""
