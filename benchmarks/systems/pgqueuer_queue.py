@@ -30,9 +30,8 @@ Connect = Callable[[], Awaitable[tuple[Any, Any]]]
 LATENCY_GRACE = 60.0
 
 
-@register("pgqueuer")
-def _psycopg(url: str) -> System:
-    schema = f"{SCHEMA_PREFIX}pgqueuer"
+def psycopg_driver(url: str, schema: str) -> Connect:
+    """Opens PgQueuer connections on psycopg 3 in ``schema``."""
 
     async def driver() -> tuple[Any, Any]:
         import psycopg
@@ -43,12 +42,11 @@ def _psycopg(url: str) -> System:
         )
         return conn, PsycopgDriver(conn)
 
-    return _bridge(url, schema, driver)
+    return driver
 
 
-@register("pgqueuer-asyncpg")
-def _asyncpg(url: str) -> System:
-    schema = f"{SCHEMA_PREFIX}pgqueuer_asyncpg"
+def asyncpg_driver(url: str, schema: str) -> Connect:
+    """Opens PgQueuer connections on asyncpg in ``schema``."""
 
     async def driver() -> tuple[Any, Any]:
         import asyncpg  # type: ignore[import-not-found, import-untyped, unused-ignore]
@@ -57,20 +55,43 @@ def _asyncpg(url: str) -> System:
         conn = await asyncpg.connect(libpq_url(url), server_settings={"search_path": schema})
         return conn, AsyncpgDriver(conn)
 
-    return _bridge(url, schema, driver)
+    return driver
 
 
-def _bridge(url: str, schema: str, driver: Connect) -> System:
-    async def connect() -> AsyncSystem:
-        from pgqueuer.queries import Queries  # type: ignore[import-not-found, import-untyped, unused-ignore]
+#: Each registered PgQueuer system: its schema and how it opens connections.
+DRIVERS: dict[str, tuple[str, Callable[[str, str], Connect]]] = {
+    "pgqueuer": (f"{SCHEMA_PREFIX}pgqueuer", psycopg_driver),
+    "pgqueuer-asyncpg": (f"{SCHEMA_PREFIX}pgqueuer_asyncpg", asyncpg_driver),
+}
 
-        create_schema(url, schema)
-        conn, first = await driver()
-        queries = Queries(first)
-        await queries.install()
-        return PgQueuerSystem(url, schema, conn, queries, driver)
 
-    return SyncBridge(connect)
+async def install(url: str, schema: str, driver: Connect) -> tuple[Any, Any]:
+    """Create ``schema`` with PgQueuer's tables in it; a first connection and its ``Queries``."""
+    from pgqueuer.queries import Queries  # type: ignore[import-not-found, import-untyped, unused-ignore]
+
+    create_schema(url, schema)
+    conn, first = await driver()
+    queries = Queries(first)
+    await queries.install()
+    return conn, queries
+
+
+def _register(name: str) -> None:
+    schema, opener = DRIVERS[name]
+
+    @register(name)
+    def factory(url: str) -> System:
+        driver = opener(url, schema)
+
+        async def connect() -> AsyncSystem:
+            conn, queries = await install(url, schema, driver)
+            return PgQueuerSystem(url, schema, conn, queries, driver)
+
+        return SyncBridge(connect)
+
+
+for _name in DRIVERS:
+    _register(_name)
 
 
 class PgQueuerSystem:
